@@ -1,0 +1,11 @@
+'use strict';
+// `npm test` runs every package's compiled tests; `npx mocha <files>` runs only the files named
+// (mocha would otherwise add the default spec to the ones given on the command line).
+const named = process.argv.slice(2).some((a) => /\.(c|m)?js$|\*/.test(a) && !a.startsWith('-'));
+module.exports = {
+  ...(named ? {} : { spec: ['packages/*/dist/test/**/*.test.js'] }),
+  reporter: './tools/mocha-summary-reporter.cjs',
+  'node-option': ['enable-source-maps'],
+  timeout: 20000,
+  'forbid-only': Boolean(process.env.CI),
+};

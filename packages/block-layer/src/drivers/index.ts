@@ -1,0 +1,7 @@
+export { memoryDriver, MemoryState, MEMORY_CHUNK_SIZE, type MemoryOptions } from './memory.js';
+export { nullCoDriver, type NullOptions, type NullState } from './null-co.js';
+export { rawDriver, type RawOptions, type RawState } from './raw.js';
+export { fileDriver, fileIo, allocAligned, FileState, type FileIoCalls, type FileOptions, type FileAio, type FileLocking } from './file.js';
+export { blkdebugDriver, BlkdebugState, findBlkdebug } from './blkdebug.js';
+export { BlkdebugRules } from './blkdebug-rules.js';
+export * from './blkdebug-options.js';

@@ -1,0 +1,15 @@
+export {};
+export * from './accounting/index.js';
+export * from './throttle/index.js';
+export * from './constants.js';
+export * from './driver.js';
+export * from './child.js';
+export * from './node.js';
+export * from './limits.js';
+export * from './permissions.js';
+export * from './graph.js';
+export * from './drain.js';
+export * from './plug.js';
+export * from './open-options.js';
+export * from './io/index.js';
+export * from './drivers/index.js';

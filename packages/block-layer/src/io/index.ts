@@ -1,0 +1,12 @@
+export * from './check.js';
+export * from './tracked.js';
+export * from './padding.js';
+export { bdrvPreadv, alignedPreadv } from './read.js';
+export { bdrvPwritev, bdrvPwriteZeroes, alignedPwritev, writeReqFinish } from './write.js';
+export { doPwriteZeroes } from './zero.js';
+export { bdrvPdiscard } from './discard.js';
+export { bdrvFlush } from './flush.js';
+export { bdrvTruncate, type TruncateOptions } from './truncate.js';
+export * from './block-status.js';
+export { clusterSize } from './copy-on-read.js';
+export { bdrvGetLength } from './driver-io.js';

@@ -1,0 +1,119 @@
+/**
+ * Tracked requests (block/io.c tracked_request_begin/end, bdrv_find_conflicting_request,
+ * bdrv_wait_serialising_requests). Every read, write, discard and truncate that yields registers
+ * its (aligned) range on the node so that serialising requests can wait for overlaps.
+ */
+import type { BlockDriverState } from '../node.js';
+
+export type TrackedRequestType = 'read' | 'write' | 'discard' | 'truncate';
+
+/** One request in flight on a node (BdrvTrackedRequest). */
+export class TrackedRequest {
+  serialising = false;
+  overlapOffset: number;
+  overlapBytes: number;
+  /** The request this one is waiting for (conflicts with waiting requests are skipped). */
+  waitingFor: TrackedRequest | null = null;
+  /** Resolvers of requests waiting for this one to end. */
+  private waiters: Array<() => void> | null = null;
+
+  constructor(
+    readonly bs: BlockDriverState,
+    readonly offset: number,
+    readonly bytes: number,
+    readonly type: TrackedRequestType,
+  ) {
+    this.overlapOffset = offset;
+    this.overlapBytes = bytes;
+  }
+
+  /** Resolves when this request ends. */
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      (this.waiters ??= []).push(resolve);
+    });
+  }
+
+  /** @internal wakes every waiter. */
+  wakeAll(): void {
+    const w = this.waiters;
+    if (w === null) return;
+    this.waiters = null;
+    for (const resolve of w) resolve();
+  }
+}
+
+/** tracked_request_begin. */
+export function trackedRequestBegin(
+  bs: BlockDriverState,
+  offset: number,
+  bytes: number,
+  type: TrackedRequestType,
+): TrackedRequest {
+  const req = new TrackedRequest(bs, offset, bytes, type);
+  bs.trackedRequests.add(req);
+  return req;
+}
+
+/** tracked_request_end: unregisters and wakes requests waiting for it. */
+export function trackedRequestEnd(req: TrackedRequest): void {
+  const bs = req.bs;
+  if (req.serialising) bs.serialisingInFlight--;
+  bs.trackedRequests.delete(req);
+  req.wakeAll();
+}
+
+/** tracked_request_set_serialising: widen the overlap range to `align` boundaries. */
+export function setSerialising(req: TrackedRequest, align: number): void {
+  const start = Math.floor(req.offset / align) * align;
+  const end = Math.ceil((req.offset + req.bytes) / align) * align;
+  if (!req.serialising) {
+    req.bs.serialisingInFlight++;
+    req.serialising = true;
+  }
+  const curEnd = req.overlapOffset + req.overlapBytes;
+  req.overlapOffset = Math.min(req.overlapOffset, start);
+  req.overlapBytes = Math.max(curEnd, end) - req.overlapOffset;
+}
+
+function overlaps(req: TrackedRequest, offset: number, bytes: number): boolean {
+  if (offset >= req.overlapOffset + req.overlapBytes) return false;
+  if (req.overlapOffset >= offset + bytes) return false;
+  return true;
+}
+
+/** bdrv_find_conflicting_request: an overlapping request, either side serialising, not waiting. */
+export function findConflictingRequest(self: TrackedRequest): TrackedRequest | null {
+  for (const req of self.bs.trackedRequests) {
+    if (req === self || (!req.serialising && !self.serialising)) continue;
+    if (overlaps(req, self.overlapOffset, self.overlapBytes) && req.waitingFor === null) return req;
+  }
+  return null;
+}
+
+/** bdrv_wait_serialising_requests_locked: waits until no conflicting request remains. */
+export async function waitSerialisingRequestsLocked(self: TrackedRequest): Promise<void> {
+  let req: TrackedRequest | null;
+  while ((req = findConflictingRequest(self)) !== null) {
+    self.waitingFor = req;
+    await req.wait();
+    self.waitingFor = null;
+  }
+}
+
+/**
+ * bdrv_wait_serialising_requests: only when a serialising request is in flight. Returns
+ * undefined (no await needed) in the common case.
+ */
+export function waitSerialisingRequests(self: TrackedRequest): Promise<void> | undefined {
+  if (self.bs.serialisingInFlight === 0) return undefined;
+  if (findConflictingRequest(self) === null) return undefined;
+  return waitSerialisingRequestsLocked(self);
+}
+
+/** bdrv_make_request_serialising: mark, then wait for conflicts. */
+export function makeRequestSerialising(req: TrackedRequest, align: number): Promise<void> | undefined {
+  setSerialising(req, align);
+  if (findConflictingRequest(req) === null) return undefined;
+  return waitSerialisingRequestsLocked(req);
+}

@@ -1,0 +1,241 @@
+/**
+ * Write path (block/io.c bdrv_co_pwritev_part, bdrv_aligned_pwritev, write_req_prepare/finish).
+ * Fast path as for reads: aligned, within max_transfer, no serialising request in flight, no
+ * detect-zeroes, no emulated FUA, synchronous driver → no tracking, no await.
+ */
+import { Errno, type IOVector } from '@vmkit/core';
+import { type MaybePromise, Perm, RequestFlags, type RequestFlagsMask } from '../constants.js';
+import { BdrvChild } from '../child.js';
+import { minNonZero } from '../limits.js';
+import type { BlockDriverState } from '../node.js';
+import { alignDown, alignUp, checkQiovRequest, checkRequest32, nodeOf, type IoTarget } from './check.js';
+import { driverPwritev } from './driver-io.js';
+import { initPadding, padQiov, paddingRmwRead } from './padding.js';
+import {
+  findConflictingRequest,
+  makeRequestSerialising,
+  setSerialising,
+  trackedRequestBegin,
+  trackedRequestEnd,
+  waitSerialisingRequests,
+  waitSerialisingRequestsLocked,
+  type TrackedRequest,
+  type TrackedRequestType,
+} from './tracked.js';
+import { clusterSize } from './copy-on-read.js';
+import { doPwriteZeroes, doZeroPwritev } from './zero.js';
+
+const INT_MAX = 0x7fffffff;
+
+/** Whether the target may write (QEMU asserts the edge permission; we fail with -EPERM). */
+export function writePermitted(target: IoTarget, bs: BlockDriverState, flags: RequestFlagsMask): boolean {
+  if (target instanceof BdrvChild) {
+    const need = flags & RequestFlags.WRITE_UNCHANGED ? Perm.WRITE | Perm.WRITE_UNCHANGED : Perm.WRITE;
+    return (target.perm & need) !== 0;
+  }
+  return !bs.readOnly;
+}
+
+/**
+ * bdrv_co_write_req_finish: write generation, growth past EOF (with parent resize
+ * notification) and the highest written offset (also for failed writes).
+ */
+export function writeReqFinish(
+  bs: BlockDriverState,
+  offset: number,
+  bytes: number,
+  type: TrackedRequestType,
+  ret: number,
+): void {
+  bs.writeGen++;
+  const end = alignUp(offset + bytes, 512);
+  if (ret === 0 && type !== 'discard' && (type === 'truncate' || end > bs.totalBytes)) {
+    bs.totalBytes = end;
+    for (const c of bs.parents.slice()) c.parent.resize?.(c);
+  }
+  if (bytes && type === 'write' && offset + bytes > bs.wrHighestOffset) bs.wrHighestOffset = offset + bytes;
+}
+
+/** bdrv_co_write_req_prepare: serialisation (SERIALISING/NO_WAIT → -EBUSY) or overlap wait. */
+export async function writeReqPrepare(req: TrackedRequest, flags: RequestFlagsMask): Promise<number> {
+  if (flags & RequestFlags.SERIALISING) {
+    setSerialising(req, clusterSize(req.bs));
+    if (flags & RequestFlags.NO_WAIT && findConflictingRequest(req) !== null) return -Errno.EBUSY;
+    await waitSerialisingRequestsLocked(req);
+  } else {
+    const w = waitSerialisingRequests(req);
+    if (w) await w;
+  }
+  return 0;
+}
+
+async function trackYielded(
+  bs: BlockDriverState,
+  offset: number,
+  bytes: number,
+  pending: Promise<number>,
+): Promise<number> {
+  bs.incInFlight();
+  const req = trackedRequestBegin(bs, offset, bytes, 'write');
+  try {
+    let ret = await pending;
+    if (ret > 0) ret = 0;
+    bs.debugEvent('pwritev_done');
+    writeReqFinish(bs, offset, bytes, 'write', ret);
+    return ret;
+  } finally {
+    trackedRequestEnd(req);
+    bs.decInFlight();
+  }
+}
+
+/**
+ * bdrv_co_pwritev_part: writes `bytes` at `offset` from `qiov`. With RequestFlags.ZERO_WRITE
+ * `qiov` may be null (see bdrvPwriteZeroes). Returns 0 or a negative errno.
+ */
+export function bdrvPwritev(
+  target: IoTarget,
+  offset: number,
+  bytes: number,
+  qiov: IOVector | null,
+  qiovOffset = 0,
+  flags: RequestFlagsMask = 0,
+): MaybePromise<number> {
+  const bs = nodeOf(target);
+  if (bs === null || bs.deleted) return -Errno.ENOMEDIUM;
+  const zero = (flags & RequestFlags.ZERO_WRITE) !== 0;
+  const ret = zero ? checkQiovRequest(offset, bytes, qiov, qiovOffset) : checkRequest32(offset, bytes, qiov, qiovOffset);
+  if (ret < 0) return ret;
+  if (!zero && qiov === null) return -Errno.EINVAL;
+  if (!writePermitted(target, bs, flags)) return -Errno.EPERM;
+  const bl = bs.limits;
+  const align = bl.requestAlignment;
+  if (flags & RequestFlags.NO_FALLBACK && (offset % align !== 0 || bytes % align !== 0)) return -Errno.ENOTSUP;
+  if (bytes === 0 && offset % align !== 0) return 0;
+  const drv = bs.driver;
+  if (
+    qiov !== null &&
+    (flags & ~bs.supportedWriteFlags) === 0 &&
+    bs.serialisingInFlight === 0 &&
+    bs.openFlags.detectZeroes === 'off' &&
+    offset % align === 0 &&
+    bytes % align === 0 &&
+    (bl.maxTransfer === 0 || bytes <= bl.maxTransfer) &&
+    drv.pwritev !== undefined
+  ) {
+    bs.debugEvent('pwritev');
+    const r = drv.pwritev(bs, offset, bytes, qiov, qiovOffset, flags);
+    if (typeof r !== 'number') return trackYielded(bs, offset, bytes, r);
+    const res = r < 0 ? r : 0;
+    bs.debugEvent('pwritev_done');
+    writeReqFinish(bs, offset, bytes, 'write', res);
+    return res;
+  }
+  return pwritevGeneral(bs, offset, bytes, qiov, qiovOffset, flags);
+}
+
+async function pwritevGeneral(
+  bs: BlockDriverState,
+  offset: number,
+  bytes: number,
+  qiov: IOVector | null,
+  qiovOffset: number,
+  flags: RequestFlagsMask,
+): Promise<number> {
+  const align = bs.limits.requestAlignment;
+  const pad = flags & RequestFlags.ZERO_WRITE ? null : initPadding(bs, offset, bytes);
+  if (pad !== null) {
+    qiov = padQiov(pad, qiov, qiovOffset, bytes);
+    qiovOffset = 0;
+    offset -= pad.head;
+    bytes += pad.head + pad.tail;
+  }
+  bs.incInFlight();
+  const req = trackedRequestBegin(bs, offset, bytes, 'write');
+  try {
+    if (flags & RequestFlags.ZERO_WRITE) return await doZeroPwritev(bs, req, offset, bytes, flags);
+    if (pad !== null) {
+      // RMW: the widened range must not interleave with other requests.
+      const w = makeRequestSerialising(req, align);
+      if (w) await w;
+      const r = await paddingRmwRead(bs, req, pad, false);
+      if (r < 0) return r;
+    }
+    return await alignedPwritev(bs, req, offset, bytes, align, qiov, qiovOffset, flags);
+  } finally {
+    trackedRequestEnd(req);
+    bs.decInFlight();
+  }
+}
+
+/**
+ * bdrv_aligned_pwritev: an aligned, tracked write (or write-zeroes when `qiov` is null or
+ * detect-zeroes converts it), fragmented at max_transfer with FUA only on the last fragment.
+ */
+export async function alignedPwritev(
+  bs: BlockDriverState,
+  req: TrackedRequest,
+  offset: number,
+  bytes: number,
+  align: number,
+  qiov: IOVector | null,
+  qiovOffset: number,
+  flags: RequestFlagsMask,
+): Promise<number> {
+  if (bs.deleted) return -Errno.ENOMEDIUM;
+  const drv = bs.driver;
+  const maxTransfer = alignDown(minNonZero(bs.limits.maxTransfer, INT_MAX), align);
+  let ret = await writeReqPrepare(req, flags);
+  const dz = bs.openFlags.detectZeroes;
+  if (
+    ret === 0 &&
+    dz !== 'off' &&
+    !(flags & RequestFlags.ZERO_WRITE) &&
+    drv.pwriteZeroes !== undefined &&
+    qiov !== null &&
+    qiov.isZero(qiovOffset, bytes)
+  ) {
+    flags |= RequestFlags.ZERO_WRITE;
+    if (dz === 'unmap') flags |= RequestFlags.MAY_UNMAP;
+  }
+  if (ret < 0) {
+    // Nothing: the request was refused before reaching the driver.
+  } else if (flags & RequestFlags.ZERO_WRITE || qiov === null) {
+    bs.debugEvent('pwritev_zero');
+    ret = await doPwriteZeroes(bs, offset, bytes, flags);
+  } else if (bytes <= maxTransfer) {
+    bs.debugEvent('pwritev');
+    ret = await driverPwritev(bs, offset, bytes, qiov, qiovOffset, flags);
+  } else {
+    bs.debugEvent('pwritev');
+    let remaining = bytes;
+    while (remaining > 0) {
+      const num = Math.min(remaining, maxTransfer);
+      let localFlags = flags;
+      if (num < remaining && flags & RequestFlags.FUA && !(bs.supportedWriteFlags & RequestFlags.FUA)) {
+        // FUA emulated by a flush: only the last fragment needs it.
+        localFlags &= ~RequestFlags.FUA;
+      }
+      const done = bytes - remaining;
+      ret = await driverPwritev(bs, offset + done, num, qiov, qiovOffset + done, localFlags);
+      if (ret < 0) break;
+      remaining -= num;
+    }
+  }
+  bs.debugEvent('pwritev_done');
+  if (ret >= 0) ret = 0;
+  writeReqFinish(bs, offset, bytes, req.type, ret);
+  return ret;
+}
+
+/** bdrv_co_pwrite_zeroes: MAY_UNMAP is dropped unless the node has discard=unmap. */
+export function bdrvPwriteZeroes(
+  target: IoTarget,
+  offset: number,
+  bytes: number,
+  flags: RequestFlagsMask = 0,
+): MaybePromise<number> {
+  const bs = nodeOf(target);
+  if (bs !== null && bs.openFlags.discard !== 'unmap') flags &= ~RequestFlags.MAY_UNMAP;
+  return bdrvPwritev(target, offset, bytes, null, 0, flags | RequestFlags.ZERO_WRITE);
+}

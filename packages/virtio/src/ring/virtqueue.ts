@@ -1,0 +1,399 @@
+/**
+ * A split virtqueue over GuestMemory (QEMU hw/virtio/virtio.c, split-ring half): pop/fill/flush,
+ * EVENT_IDX and flag-based notification suppression, and the per-queue host/guest notifiers a
+ * dataplane moves between contexts.
+ */
+import { EventNotifier, trace, type AioContext, type GuestMemory } from '@vmkit/core';
+import { VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY, VirtioFeature, VirtioInterrupt } from '../constants.js';
+import { DescriptorChainWalker } from './descriptor-chain.js';
+import { RegionCursor } from './guest-regions.js';
+import { availEventOffset, availRingSize, descTableSize, usedEventOffset, usedRingSize, vringNeedEvent } from './layout.js';
+import { VirtQueueElement } from './virtqueue-element.js';
+import type { VirtQueueErrorKind } from './virtqueue-error.js';
+
+/** What a queue needs from its device (implemented by VirtioDevice). */
+export interface VirtQueueOwner {
+  /** A device-level error stops every queue. */
+  readonly broken: boolean;
+  /** Guest notifiers are assigned: interrupts go through each queue's `guestNotifier`. */
+  readonly guestNotifiersAssigned: boolean;
+  /** virtio_error for a malformed ring or chain. */
+  queueError(queue: VirtQueue, kind: VirtQueueErrorKind): void;
+  /** Sets interrupt status bits and updates the line (virtio_irq). */
+  raiseInterrupt(bits: number): void;
+  /** Sets interrupt status bits without touching the line (the irqfd path raises it). */
+  setInterruptStatus(bits: number): void;
+  /** Called by the default host-notifier handler (virtio_queue_notify_vq). */
+  handleQueueNotify(queue: VirtQueue): void;
+}
+
+/** Handler run when the guest kicks a queue whose host notifier is attached. */
+export type HostNotifierHandler = (queue: VirtQueue) => void;
+
+const negotiated = (features: bigint, bit: number): boolean => (features & (1n << BigInt(bit))) !== 0n;
+
+export class VirtQueue {
+  /** Doorbell: the transport sets it on QueueNotify; a context runs its handler. */
+  readonly hostNotifier: EventNotifier;
+  /** Interrupt eventfd used by `notifyIrqfd()` when the device's guest notifiers are assigned. */
+  readonly guestNotifier: EventNotifier;
+
+  private sizeValue: number;
+  private desc = 0;
+  private avail = 0;
+  private used = 0;
+  private readyValue = false;
+  private brokenValue = false;
+
+  // Resolved ring areas (DataView of the region + offset of the ring in it).
+  private availView: DataView | null = null;
+  private availOff = 0;
+  private usedView: DataView | null = null;
+  private usedOff = 0;
+  private readonly cursor = new RegionCursor();
+  private readonly walker = new DescriptorChainWalker(this.cursor);
+
+  // Split-ring state (QEMU VirtQueue fields of the same names).
+  private lastAvail = 0;
+  private shadowAvail = 0;
+  private usedIdxValue = 0;
+  private signalledUsed = 0;
+  private signalledUsedValid = false;
+  private notification = true;
+  private inUseValue = 0;
+  private epoch = 0;
+
+  // Negotiated ring features.
+  private eventIdx = false;
+  private notifyOnEmpty = false;
+
+  private hostHandler: HostNotifierHandler;
+  private readonly defaultHostHandler: HostNotifierHandler;
+  /** Bound once so attaching a notifier allocates nothing per kick. */
+  private readonly onHostNotifier = (n: EventNotifier): void => {
+    n.testAndClear();
+    this.hostHandler(this);
+  };
+
+  constructor(
+    private readonly owner: VirtQueueOwner,
+    /** Queue index within the device. */
+    readonly index: number,
+    /** Largest size the device supports (QueueNumMax). */
+    readonly maxSize: number,
+  ) {
+    if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > 32768) {
+      throw new RangeError(`virtqueue ${index}: size ${maxSize} is not in 1..32768`);
+    }
+    this.sizeValue = maxSize;
+    this.hostNotifier = new EventNotifier(`virtqueue-${index}-host`);
+    this.guestNotifier = new EventNotifier(`virtqueue-${index}-guest`);
+    this.defaultHostHandler = (q) => owner.handleQueueNotify(q);
+    this.hostHandler = this.defaultHostHandler;
+  }
+
+  /** Current size (QueueNum). */
+  get size(): number {
+    return this.sizeValue;
+  }
+  get descAddr(): number {
+    return this.desc;
+  }
+  get availAddr(): number {
+    return this.avail;
+  }
+  get usedAddr(): number {
+    return this.used;
+  }
+  /** QueueReady / a non-zero legacy PFN. */
+  get ready(): boolean {
+    return this.readyValue;
+  }
+  /** The queue hit a malformed ring or chain and stays stopped until reset. */
+  get broken(): boolean {
+    return this.brokenValue || this.owner.broken;
+  }
+  /** Next avail index the device will consume. */
+  get lastAvailIdx(): number {
+    return this.lastAvail;
+  }
+  /** Next used index the device will publish. */
+  get usedIdx(): number {
+    return this.usedIdxValue;
+  }
+  /** Elements popped and not yet pushed or detached. */
+  get inUse(): number {
+    return this.inUseValue;
+  }
+  /** Whether guest kicks are currently wanted (virtio_queue_set_notification). */
+  get notificationEnabled(): boolean {
+    return this.notification;
+  }
+
+  // ---- configuration (transport side) ----
+
+  /** @internal the guest memory the rings and buffers live in. */
+  setMemory(memory: GuestMemory | null): void {
+    this.cursor.setMemory(memory);
+  }
+
+  /** @internal negotiated features changed (FEATURES_OK, legacy feature write, reset). */
+  setFeatures(features: bigint): void {
+    this.eventIdx = negotiated(features, VirtioFeature.RING_EVENT_IDX);
+    this.notifyOnEmpty = negotiated(features, VirtioFeature.NOTIFY_ON_EMPTY);
+    this.walker.indirectAllowed = negotiated(features, VirtioFeature.RING_INDIRECT_DESC);
+  }
+
+  /** virtio_queue_set_num: ignored unless 1..maxSize (as QEMU does). */
+  setSize(size: number): void {
+    if (Number.isInteger(size) && size >= 1 && size <= this.maxSize) this.sizeValue = size;
+  }
+
+  /** Ring addresses (a -1 address is one beyond 2^53: never mapped). */
+  setAddresses(desc: number, avail: number, used: number): void {
+    this.desc = desc;
+    this.avail = avail;
+    this.used = used;
+  }
+
+  /**
+   * Starts using the rings (QueueReady = 1; legacy PFN write). Rings outside guest memory are a
+   * device error (QEMU virtio_init_region_cache "Cannot map ...").
+   */
+  enable(): boolean {
+    this.readyValue = true;
+    const size = this.sizeValue;
+    const d = this.cursor.find(this.desc, descTableSize(size));
+    const a = this.cursor.find(this.avail, availRingSize(size));
+    const u = this.cursor.find(this.used, usedRingSize(size));
+    if (d === undefined || a === undefined || u === undefined) {
+      this.unmapRings();
+      this.fail('ring-unmapped');
+      return false;
+    }
+    this.walker.tableView = d.dataView;
+    this.walker.tableOffset = this.desc - d.gpa;
+    this.walker.size = size;
+    this.availView = a.dataView;
+    this.availOff = this.avail - a.gpa;
+    this.usedView = u.dataView;
+    this.usedOff = this.used - u.gpa;
+    return true;
+  }
+
+  /** Stops using the rings (QueueReady = 0; legacy PFN 0). */
+  disable(): void {
+    this.readyValue = false;
+    this.unmapRings();
+  }
+
+  /** virtio_reset for one queue: initial size, no rings, indexes 0, notifications on, not broken. */
+  reset(): void {
+    this.disable();
+    this.sizeValue = this.maxSize;
+    this.desc = this.avail = this.used = 0;
+    this.lastAvail = this.shadowAvail = this.usedIdxValue = 0;
+    this.signalledUsed = 0;
+    this.signalledUsedValid = false;
+    this.notification = true;
+    this.inUseValue = 0;
+    this.brokenValue = false;
+    this.epoch++;
+  }
+
+  /**
+   * Restores the ring position as after migration (QEMU virtio_load): the device continues at
+   * `lastAvailIdx` and reads `used.idx` back from guest memory. Also lets tests start near 65535.
+   */
+  restoreIndices(lastAvailIdx: number): void {
+    const used = this.usedView;
+    this.lastAvail = this.shadowAvail = lastAvailIdx & 0xffff;
+    this.usedIdxValue = used === null ? this.lastAvail : used.getUint16(this.usedOff + 2, true);
+    this.inUseValue = (this.lastAvail - this.usedIdxValue) & 0xffff;
+    this.signalledUsedValid = false;
+  }
+
+  // ---- device side ----
+
+  /**
+   * Takes the next available chain (virtqueue_pop), or null when the queue is empty, not ready or
+   * broken. `into` is reused when given (its previous contents are dropped).
+   */
+  pop(into?: VirtQueueElement): VirtQueueElement | null {
+    const availView = this.availView;
+    if (availView === null || this.broken) return null;
+    // avail.idx is read once and then trusted until consumed up to it (no double fetch).
+    if (this.shadowAvail === this.lastAvail && (!this.fetchAvailIdx() || this.shadowAvail === this.lastAvail)) {
+      return null;
+    }
+    const size = this.sizeValue;
+    const head = availView.getUint16(this.availOff + 4 + 2 * (this.lastAvail % size), true);
+    this.lastAvail = (this.lastAvail + 1) & 0xffff;
+    if (this.eventIdx) this.setAvailEvent(this.lastAvail);
+
+    const elem = into ?? new VirtQueueElement();
+    elem.reset();
+    const err = this.walker.walk(head, elem);
+    if (err !== null) {
+      elem.reset();
+      this.fail(err);
+      return null;
+    }
+    elem.head = head;
+    elem.queueIndex = this.index;
+    elem.epoch = this.epoch;
+    this.inUseValue++;
+    return elem;
+  }
+
+  /** Publishes one element with `len` bytes written and updates used.idx (virtqueue_push). */
+  push(elem: VirtQueueElement, len: number): void {
+    if (this.fill(elem, len, 0)) this.flush(1);
+  }
+
+  /**
+   * Writes the used element `idx` places after the current used index (virtqueue_fill); false
+   * when nothing was written (queue broken or reset since the element was popped).
+   */
+  fill(elem: VirtQueueElement, len: number, idx: number): boolean {
+    const used = this.usedView;
+    if (used === null || this.broken || elem.epoch !== this.epoch) return false;
+    const slot = ((this.usedIdxValue + idx) & 0xffff) % this.sizeValue;
+    const off = this.usedOff + 4 + 8 * slot;
+    used.setUint32(off, elem.head, true);
+    used.setUint32(off + 4, len >>> 0, true);
+    return true;
+  }
+
+  /** Makes `count` filled elements visible: used.idx is written after the elements (virtqueue_flush). */
+  flush(count: number): void {
+    const used = this.usedView;
+    if (used === null || this.broken) {
+      this.inUseValue = Math.max(0, this.inUseValue - count);
+      return;
+    }
+    const old = this.usedIdxValue;
+    const next = (old + count) & 0xffff;
+    used.setUint16(this.usedOff + 2, next, true);
+    this.usedIdxValue = next;
+    this.inUseValue = Math.max(0, this.inUseValue - count);
+    // If the last signalled index fell inside the published window, its value is stale.
+    if (((next - this.signalledUsed) & 0xffff) < ((next - old) & 0xffff)) this.signalledUsedValid = false;
+  }
+
+  /** Gives an element back without publishing it (virtqueue_detach_element). */
+  detach(elem: VirtQueueElement): void {
+    if (elem.epoch === this.epoch && this.inUseValue > 0) this.inUseValue--;
+    elem.epoch = -1;
+  }
+
+  /** Puts the last popped element back so the next pop returns it again (virtqueue_unpop). */
+  unpop(elem: VirtQueueElement): void {
+    if (elem.epoch !== this.epoch) return;
+    this.lastAvail = (this.lastAvail - 1) & 0xffff;
+    this.detach(elem);
+  }
+
+  /** True when no chain is available (virtio_queue_empty); a broken or unready queue is empty. */
+  isEmpty(): boolean {
+    if (this.availView === null || this.broken) return true;
+    if (this.shadowAvail !== this.lastAvail) return false;
+    return !this.fetchAvailIdx() || this.shadowAvail === this.lastAvail;
+  }
+
+  /**
+   * Asks for (true) or suppresses (false) guest kicks (virtio_queue_set_notification). With
+   * EVENT_IDX, enabling publishes avail_event = the current avail.idx; the caller must then re-check
+   * `isEmpty()` because the guest may have added buffers before seeing it.
+   */
+  setNotification(enabled: boolean): void {
+    this.notification = enabled;
+    const used = this.usedView;
+    if (used === null || this.broken) return;
+    if (this.eventIdx) {
+      if (enabled && this.fetchAvailIdx()) this.setAvailEvent(this.shadowAvail);
+    } else {
+      const flags = used.getUint16(this.usedOff, true);
+      used.setUint16(this.usedOff, enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY, true);
+    }
+  }
+
+  /** Whether the guest wants an interrupt for what was just flushed (virtio_split_should_notify). */
+  shouldNotify(): boolean {
+    const availView = this.availView;
+    if (availView === null || this.broken) return false;
+    if (this.notifyOnEmpty && this.inUseValue === 0 && this.isEmpty()) return true;
+    if (!this.eventIdx) return (availView.getUint16(this.availOff, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    const valid = this.signalledUsedValid;
+    this.signalledUsedValid = true;
+    const old = this.signalledUsed;
+    const next = (this.signalledUsed = this.usedIdxValue);
+    const usedEvent = availView.getUint16(this.availOff + usedEventOffset(this.sizeValue), true);
+    return !valid || vringNeedEvent(usedEvent, next, old);
+  }
+
+  /** Raises the used-buffer interrupt if the guest wants it (virtio_notify). */
+  notify(): void {
+    if (this.shouldNotify()) this.owner.raiseInterrupt(VirtioInterrupt.VRING);
+  }
+
+  /**
+   * Like notify() but through `guestNotifier` when the device's guest notifiers are assigned
+   * (virtio_notify_irqfd): usable from a dataplane context; the interrupt is raised in the
+   * transport's context.
+   */
+  notifyIrqfd(): void {
+    if (!this.shouldNotify()) return;
+    if (this.owner.guestNotifiersAssigned) {
+      this.owner.setInterruptStatus(VirtioInterrupt.VRING);
+      this.guestNotifier.set();
+    } else {
+      this.owner.raiseInterrupt(VirtioInterrupt.VRING);
+    }
+  }
+
+  /**
+   * Runs `handler` (default: the device's queue handler) in `ctx` whenever the guest kicks this
+   * queue (virtio_queue_aio_attach_host_notifier). A kick that arrived while detached is handled
+   * on attach.
+   */
+  attachHostNotifier(ctx: AioContext, handler?: HostNotifierHandler): void {
+    this.hostHandler = handler ?? this.defaultHostHandler;
+    this.hostNotifier.setHandler(ctx, this.onHostNotifier);
+  }
+
+  /** Stops handling kicks; they stay pending in the notifier (virtio_queue_aio_detach_host_notifier). */
+  detachHostNotifier(): void {
+    this.hostNotifier.setHandler(null);
+  }
+
+  // ---- internals ----
+
+  private fetchAvailIdx(): boolean {
+    const idx = this.availView!.getUint16(this.availOff + 2, true);
+    if (((idx - this.lastAvail) & 0xffff) > this.sizeValue) {
+      this.fail('avail-idx-jump');
+      return false;
+    }
+    this.shadowAvail = idx;
+    return true;
+  }
+
+  /** vring_set_avail_event: only while notifications are wanted. */
+  private setAvailEvent(value: number): void {
+    if (!this.notification) return;
+    this.usedView!.setUint16(this.usedOff + availEventOffset(this.sizeValue), value, true);
+  }
+
+  private unmapRings(): void {
+    this.walker.tableView = null;
+    this.availView = null;
+    this.usedView = null;
+  }
+
+  private fail(kind: VirtQueueErrorKind): void {
+    this.brokenValue = true;
+    trace('virtio', 'queue-error', { queue: this.index, kind });
+    this.owner.queueError(this, kind);
+  }
+}
