@@ -343,8 +343,12 @@ export interface BlockDriver<S = unknown, O = DriverOptions> {
   ioPlug?(bs: BlockDriverState<S>): void;
   ioUnplug?(bs: BlockDriverState<S>): void;
 
-  /** Fault-injection hook: called when the I/O path raises `event` on this node. */
-  debugEvent?(bs: BlockDriverState<S>, event: BlkdebugEvent): void;
+  /**
+   * Fault-injection hook: called when the I/O path raises `event` on this node. Returning a
+   * promise suspends the request at that point until it settles (QEMU's blkdebug breakpoints
+   * yield inside BLKDBG_EVENT). Nodes whose driver has this hook never take the fast path.
+   */
+  debugEvent?(bs: BlockDriverState<S>, event: BlkdebugEvent): void | Promise<void>;
 
   /** Live reopen (blockdev-reopen). Prepare throws ConfigError to refuse. */
   reopenPrepare?(state: ReopenState<S>): MaybePromise<void>;

@@ -4,7 +4,13 @@
  * Each change checks permissions on the whole graph and leaves it exactly as it was on refusal.
  */
 import { AioContext, ConfigError } from '@vmkit/core';
-import { BDRV_SECTOR_SIZE, ChildRole, type ChildRoleMask, type OpenFlags, type PermMask } from './constants.js';
+import {
+  BDRV_SECTOR_SIZE,
+  ChildRole,
+  type ChildRoleMask,
+  type OpenFlags,
+  type PermMask,
+} from './constants.js';
 import type { AnyBlockDriver, BlockdevOptions, ChildRef } from './driver.js';
 import { BdrvChild, childDrainedBeginSingle, childDrainedEndSingle, type BdrvChildParent } from './child.js';
 import { BlockDriverState, type OpenChildOptions } from './node.js';
@@ -101,7 +107,16 @@ export class BlockGraph {
       auto = true;
     }
     const parsed: unknown = driver.parseOptions ? driver.parseOptions(driverOptions) : driverOptions;
-    const bs = new BlockDriverState(this, driver, name, auto, options, driverOptions, flags, this.mainContext);
+    const bs = new BlockDriverState(
+      this,
+      driver,
+      name,
+      auto,
+      options,
+      driverOptions,
+      flags,
+      this.mainContext,
+    );
     this.register(bs);
     try {
       await driver.open(bs, parsed);
@@ -214,7 +229,7 @@ export class BlockGraph {
    * bdrv_replace_child_noperm (R7): moves an edge to `newBs`. The parent must be quiesced through
    * the edge when `newBs` is set; it is released when the new child is not drained.
    */
-  private replaceChildNoperm(c: BdrvChild, newBs: BlockDriverState | null): void {
+  private replaceChildNoperm(c: BdrvChild, newBs: BlockDriverState | null, index = 0): void {
     if (newBs !== null && !c.quiescedParent) {
       throw new Error(`replacing child '${c.name}' whose parent is not quiesced through it`);
     }
@@ -226,7 +241,7 @@ export class BlockGraph {
     }
     c.bs = newBs;
     if (newBs !== null) {
-      newBs.parents.unshift(c);
+      newBs.parents.splice(index, 0, c);
       c.parent.attach?.(c);
     }
     if ((newBs?.quiesceCounter ?? 0) === 0 && c.quiescedParent) childDrainedEndSingle(c);
@@ -265,7 +280,10 @@ export class BlockGraph {
   }
 
   /** Runs `change` then refreshes permissions; undoes everything on failure. */
-  private transaction<T>(change: (log: UndoLog) => T, changed: (result: T) => Iterable<BdrvChild> = () => []): T {
+  private transaction<T>(
+    change: (log: UndoLog) => T,
+    changed: (result: T) => Iterable<BdrvChild> = () => [],
+  ): T {
     const snap = snapshotPerms(this.all);
     const log: UndoLog = [];
     let result: T;
@@ -284,7 +302,12 @@ export class BlockGraph {
    * bdrv_attach_child: attaches `childBs` below node `parent` as `name`. Takes a new reference
    * on `childBs` (the caller keeps its own). Throws ConfigError (cycle, permission conflict).
    */
-  attachChild(parent: BlockDriverState, childBs: BlockDriverState, name: string, role: ChildRoleMask): BdrvChild {
+  attachChild(
+    parent: BlockDriverState,
+    childBs: BlockDriverState,
+    name: string,
+    role: ChildRoleMask,
+  ): BdrvChild {
     this.ensureSameContext(parent, childBs);
     const c = this.transaction(
       (log) => this.attachNoperm(parent.asParent, childBs, name, role, log),
@@ -328,6 +351,14 @@ export class BlockGraph {
     );
   }
 
+  /**
+   * bdrv_refresh_perms for the whole graph, e.g. after a driver changed what it needs from its
+   * children (bdrv_child_refresh_perms). Throws and restores on conflict.
+   */
+  refreshPermissions(): void {
+    this.transaction(() => undefined);
+  }
+
   /** bdrv_root_unref_child / bdrv_unref_child: detaches an edge and drops its reference. */
   unrefChild(c: BdrvChild): void {
     const old = c.bs;
@@ -356,14 +387,14 @@ export class BlockGraph {
     const moved = this.movableParents(from, to);
     for (const c of moved) {
       // R7: the parent is quiesced through the edge (from is drained by the caller).
-      const wasQuiesced = c.quiescedParent;
-      if (!wasQuiesced) childDrainedBeginSingle(c);
+      if (!c.quiescedParent) childDrainedBeginSingle(c);
+      const index = from.parents.indexOf(c);
       this.replaceChildNoperm(c, to);
       to.refcount++;
       from.refcount--;
       log.push(() => {
         if (!c.quiescedParent) childDrainedBeginSingle(c);
-        this.replaceChildNoperm(c, from);
+        this.replaceChildNoperm(c, from, index);
         from.refcount++;
         to.refcount--;
       });
@@ -388,9 +419,9 @@ export class BlockGraph {
     } finally {
       drainedEnd(to);
       drainedEnd(from);
+      from.unref();
     }
     for (const c of to.parents) if (c.parent.node) this.refreshLimitsUp(c.parent.node);
-    from.unref();
   }
 
   /**
@@ -414,9 +445,9 @@ export class BlockGraph {
       );
     } finally {
       drainedEnd(bsTop);
+      bsTop.unref();
     }
     this.refreshLimitsUp(bsNew);
-    bsTop.unref();
   }
 
   /** Inserts `filter` (already opened with its filtered child on `below`) above `below`. */

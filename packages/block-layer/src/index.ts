@@ -13,3 +13,6 @@ export * from './plug.js';
 export * from './open-options.js';
 export * from './io/index.js';
 export * from './drivers/index.js';
+export * from './backend/index.js';
+export * from './machine/index.js';
+export * from './bench/index.js';

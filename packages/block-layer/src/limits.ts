@@ -115,11 +115,20 @@ function validateLimits(bl: BlockLimits): void {
   }
   const align = bl.requestAlignment;
   if (bl.maxTransfer % align !== 0) {
-    throw new ConfigError(`max-transfer ${bl.maxTransfer} is not a multiple of the request alignment ${align}`);
+    throw new ConfigError(
+      `max-transfer ${bl.maxTransfer} is not a multiple of the request alignment ${align}`,
+    );
   }
   if (zeroAlignment(bl) % align !== 0 || discardAlignment(bl) % align !== 0) {
     // QEMU asserts this; a driver breaking it is a programming error.
     throw new ConfigError('write-zeroes/discard alignment must be a multiple of the request alignment');
+  }
+  // block/io.c asserts that the aligned-down maxima still allow one aligned request.
+  if (bl.maxPwriteZeroes && bl.maxPwriteZeroes - (bl.maxPwriteZeroes % zeroAlignment(bl)) < align) {
+    throw new ConfigError(`max-write-zero ${bl.maxPwriteZeroes} is smaller than the write-zeroes alignment`);
+  }
+  if (bl.maxPdiscard && bl.maxPdiscard - (bl.maxPdiscard % discardAlignment(bl)) < align) {
+    throw new ConfigError(`max-discard ${bl.maxPdiscard} is smaller than the discard alignment`);
   }
 }
 

@@ -180,9 +180,12 @@ export class BlockDriverState<S = unknown> {
     if (--this.refcount === 0) this.graph.deleteNode(this);
   }
 
-  /** Raises a fault-injection event on this node (bdrv_debug_event). */
-  debugEvent(event: BlkdebugEvent): void {
-    this.driver.debugEvent?.(this, event);
+  /**
+   * Raises a fault-injection event on this node (bdrv_debug_event). A returned promise means
+   * the request is suspended until it settles; callers on the I/O path await it.
+   */
+  debugEvent(event: BlkdebugEvent): void | Promise<void> {
+    return this.driver.debugEvent?.(this, event);
   }
 
   /**

@@ -31,7 +31,10 @@ function bool(options: BlockdevOptions, key: string): boolean | undefined {
 }
 
 /** Parses the generic keys; `inherit` are the flags inherited from a parent (nested child). */
-export function parseGenericOptions(options: BlockdevOptions, inherit: Partial<OpenFlags> = {}): GenericOptions {
+export function parseGenericOptions(
+  options: BlockdevOptions,
+  inherit: Partial<OpenFlags> = {},
+): GenericOptions {
   const flags = defaultOpenFlags();
   if (inherit.readOnly !== undefined) flags.readOnly = inherit.readOnly;
   if (inherit.discard !== undefined) flags.discard = inherit.discard;
@@ -70,7 +73,7 @@ export function parseGenericOptions(options: BlockdevOptions, inherit: Partial<O
   const dz: unknown = options['detect-zeroes'];
   if (dz !== undefined) {
     if (dz !== 'off' && dz !== 'on' && dz !== 'unmap') {
-      throw new ConfigError(`Parameter 'detect-zeroes' does not accept value '${String(dz)}'`);
+      throw new ConfigError(`Parameter 'detect-zeroes' does not accept value '${JSON.stringify(dz)}'`);
     }
     if (dz === 'unmap' && flags.discard !== 'unmap') {
       throw new ConfigError(

@@ -52,7 +52,9 @@ describe('drain: counters and callbacks (reference §1.1/§1.2)', () => {
       else await drainAllBegin(graph);
       expect(ret).to.equal(0);
       expect(bs.inFlight).to.equal(0);
-      expect([state(bs).drainCount, state(backing).drainCount]).to.deep.equal(mode === 'drain' ? [1, 0] : [1, 1]);
+      expect([state(bs).drainCount, state(backing).drainCount]).to.deep.equal(
+        mode === 'drain' ? [1, 0] : [1, 1],
+      );
       if (mode === 'drain') drainedEnd(bs);
       else drainAllEnd(graph);
       expect([state(bs).drainCount, state(backing).drainCount]).to.deep.equal([0, 0]);
@@ -87,7 +89,12 @@ describe('drain: counters and callbacks (reference §1.1/§1.2)', () => {
         expect(state(backing).drainCount).to.equal(k > 0 ? 1 : 0);
         end(inner);
         end(outer);
-        expect([bs.quiesceCounter, backing.quiesceCounter, state(bs).drainCount, state(backing).drainCount]).to.deep.equal([0, 0, 0, 0]);
+        expect([
+          bs.quiesceCounter,
+          backing.quiesceCounter,
+          state(bs).drainCount,
+          state(backing).drainCount,
+        ]).to.deep.equal([0, 0, 0, 0]);
       });
     }
   }
@@ -96,7 +103,14 @@ describe('drain: counters and callbacks (reference §1.1/§1.2)', () => {
     const { graph, ctx } = newGraph();
     const bsA = await graph.openNode({ driver: 'test', 'node-name': 'a' });
     const blkA = new TestParent('blk_a', ctx);
-    const rootA = graph.attachRootChild(bsA, 'root', ChildRole.FILTERED | ChildRole.PRIMARY, blkA, Perm.ALL, Perm.ALL);
+    const rootA = graph.attachRootChild(
+      bsA,
+      'root',
+      ChildRole.FILTERED | ChildRole.PRIMARY,
+      blkA,
+      Perm.ALL,
+      Perm.ALL,
+    );
     await drainAllBegin(graph);
     expect([bsA.quiesceCounter, state(bsA).drainCount]).to.deep.equal([1, 1]);
     const bsB = await graph.openNode({ driver: 'test', 'node-name': 'b' });

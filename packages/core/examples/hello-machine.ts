@@ -64,7 +64,8 @@ const red = await machine.deviceAdd<Led>({ type: 'led', id: 'red', iothread: 'io
 
 await clock.advance(1_000_000_000); // one virtual second
 console.log(`machine '${machine.name}': device types ${machine.deviceTypes().join(', ')}`);
-for (const info of machine.devices()) console.log(`  device ${info.id} (${info.type}) on bus '${info.bus?.name ?? '-'}'`);
+for (const info of machine.devices())
+  console.log(`  device ${info.id} (${info.type}) on bus '${info.bus?.name ?? '-'}'`);
 console.log(`after 1 s of virtual time: green blinked ${green.blinks}×, red ${red.blinks}×`);
 
 try {

@@ -9,6 +9,7 @@
 export const Errno = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EIO: 5,
   E2BIG: 7,
   EAGAIN: 11,
@@ -36,6 +37,7 @@ export type ErrnoValue = (typeof Errno)[ErrnoName];
 const messages: Readonly<Record<number, string>> = {
   [Errno.EPERM]: 'Operation not permitted',
   [Errno.ENOENT]: 'No such file or directory',
+  [Errno.ESRCH]: 'No such process',
   [Errno.EIO]: 'Input/output error',
   [Errno.E2BIG]: 'Argument list too long',
   [Errno.EAGAIN]: 'Resource temporarily unavailable',

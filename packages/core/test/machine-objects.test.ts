@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import {
   ConfigError,
+  GuestMemory,
   IOThread,
   Machine,
   VirtualClock,
@@ -141,5 +142,21 @@ describe('machine: objects', () => {
       ConfigError,
       "machine 'machine' is destroyed",
     );
+  });
+});
+
+describe('machine: guest memory', () => {
+  it('owns a GuestMemory (given or a fresh empty one) that devices map their rings in', async () => {
+    const fresh = await Machine.create();
+    expect(fresh.memory).to.be.instanceOf(GuestMemory);
+    expect(fresh.memory.regions).to.have.length(0);
+    const memory = new GuestMemory();
+    memory.addRegion(0, new ArrayBuffer(4096));
+    const given = await Machine.create({ memory });
+    expect(given.memory).to.equal(memory);
+    given.memory.writeU32(0x10, 0xdeadbeef);
+    expect(memory.readU32(0x10)).to.equal(0xdeadbeef);
+    await fresh.destroy();
+    await given.destroy();
   });
 });

@@ -33,7 +33,8 @@ export type VirtioFeatureName = keyof typeof VirtioFeature;
 
 /** The feature mask for bit number `bit` (0..63). */
 export function featureBit(bit: number): bigint {
-  if (!Number.isInteger(bit) || bit < 0 || bit > 63) throw new RangeError(`feature bit ${bit} is not in 0..63`);
+  if (!Number.isInteger(bit) || bit < 0 || bit > 63)
+    throw new RangeError(`feature bit ${bit} is not in 0..63`);
   return 1n << BigInt(bit);
 }
 

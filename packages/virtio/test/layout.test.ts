@@ -18,13 +18,10 @@ describe('split ring layout (abi.md §4.1-4.3)', () => {
     ];
     for (const [n, size, avail, usedEvent, used, availEvent] of rows) {
       const l = legacyVringLayout(0, n, 4096);
-      expect([l.size, l.avail, l.avail + usedEventOffset(n), l.used, l.used + availEventOffset(n)], `N=${n}`).to.deep.equal([
-        size,
-        avail,
-        usedEvent,
-        used,
-        availEvent,
-      ]);
+      expect(
+        [l.size, l.avail, l.avail + usedEventOffset(n), l.used, l.used + availEventOffset(n)],
+        `N=${n}`,
+      ).to.deep.equal([size, avail, usedEvent, used, availEvent]);
     }
   });
 

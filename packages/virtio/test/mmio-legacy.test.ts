@@ -1,5 +1,11 @@
 import { expect } from 'chai';
-import { VirtioFeature, VirtioMmioRegister as R, VirtioStatus, featureBit, legacyVringLayout } from '../src/index.js';
+import {
+  VirtioFeature,
+  VirtioMmioRegister as R,
+  VirtioStatus,
+  featureBit,
+  legacyVringLayout,
+} from '../src/index.js';
 import { VIRTIO_ECHO_F_INVERT } from '../src/testing/index.js';
 import { makeRig, pattern } from './helpers/rig.js';
 
@@ -72,8 +78,8 @@ describe('virtio-mmio legacy (version 1) layout', () => {
     rig.run();
     const used = q.reap();
     expect(used).to.have.length(1);
-    expect(used[0]!.id).to.equal(req.head);
-    expect(used[0]!.len).to.equal(100);
+    expect(used[0].id).to.equal(req.head);
+    expect(used[0].len).to.equal(100);
     expect(q.readIn(req)).to.deep.equal(data);
     expect(device.processed).to.equal(1);
     expect(driver.vringInterrupts).to.equal(1);

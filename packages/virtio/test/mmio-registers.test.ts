@@ -6,7 +6,12 @@ import {
   VirtioMmioRegister as R,
   VirtioStatus,
 } from '../src/index.js';
-import { ECHO_CONFIG_PROCESSED, ECHO_CONFIG_SCRATCH, EchoDevice, VIRTIO_ID_ECHO } from '../src/testing/index.js';
+import {
+  ECHO_CONFIG_PROCESSED,
+  ECHO_CONFIG_SCRATCH,
+  EchoDevice,
+  VIRTIO_ID_ECHO,
+} from '../src/testing/index.js';
 import { makeRig, pattern } from './helpers/rig.js';
 
 describe('virtio-mmio version 2 registers', () => {
@@ -20,21 +25,29 @@ describe('virtio-mmio version 2 registers', () => {
   });
 
   it('register offsets match the virtio-mmio layout', () => {
-    expect([R.DEVICE_FEATURES, R.DEVICE_FEATURES_SEL, R.DRIVER_FEATURES, R.DRIVER_FEATURES_SEL]).to.deep.equal([
-      0x010, 0x014, 0x020, 0x024,
-    ]);
-    expect([R.GUEST_PAGE_SIZE, R.QUEUE_SEL, R.QUEUE_NUM_MAX, R.QUEUE_NUM, R.QUEUE_ALIGN, R.QUEUE_PFN]).to.deep.equal([
-      0x028, 0x030, 0x034, 0x038, 0x03c, 0x040,
-    ]);
+    expect([
+      R.DEVICE_FEATURES,
+      R.DEVICE_FEATURES_SEL,
+      R.DRIVER_FEATURES,
+      R.DRIVER_FEATURES_SEL,
+    ]).to.deep.equal([0x010, 0x014, 0x020, 0x024]);
+    expect([
+      R.GUEST_PAGE_SIZE,
+      R.QUEUE_SEL,
+      R.QUEUE_NUM_MAX,
+      R.QUEUE_NUM,
+      R.QUEUE_ALIGN,
+      R.QUEUE_PFN,
+    ]).to.deep.equal([0x028, 0x030, 0x034, 0x038, 0x03c, 0x040]);
     expect([R.QUEUE_READY, R.QUEUE_NOTIFY, R.INTERRUPT_STATUS, R.INTERRUPT_ACK, R.STATUS]).to.deep.equal([
       0x044, 0x050, 0x060, 0x064, 0x070,
     ]);
     expect([R.QUEUE_DESC_LOW, R.QUEUE_DESC_HIGH, R.QUEUE_DRIVER_LOW, R.QUEUE_DRIVER_HIGH]).to.deep.equal([
       0x080, 0x084, 0x090, 0x094,
     ]);
-    expect([R.QUEUE_DEVICE_LOW, R.QUEUE_DEVICE_HIGH, R.SHM_SEL, R.CONFIG_GENERATION, R.CONFIG]).to.deep.equal([
-      0x0a0, 0x0a4, 0x0ac, 0x0fc, 0x100,
-    ]);
+    expect([R.QUEUE_DEVICE_LOW, R.QUEUE_DEVICE_HIGH, R.SHM_SEL, R.CONFIG_GENERATION, R.CONFIG]).to.deep.equal(
+      [0x0a0, 0x0a4, 0x0ac, 0x0fc, 0x100],
+    );
   });
 
   it('DeviceFeaturesSel selects the word; selectors above 1 read 0', () => {
@@ -56,10 +69,17 @@ describe('virtio-mmio version 2 registers', () => {
     transport.writeRegister(R.DRIVER_FEATURES_SEL, 2, 4);
     transport.writeRegister(R.DRIVER_FEATURES, 0xffff_ffff, 4);
     expect(device.driverFeatures).to.equal(0x1_3000_0000n);
-    for (const off of [R.DRIVER_FEATURES, R.DRIVER_FEATURES_SEL, R.DEVICE_FEATURES_SEL, R.QUEUE_SEL, R.QUEUE_NUM]) {
+    for (const off of [
+      R.DRIVER_FEATURES,
+      R.DRIVER_FEATURES_SEL,
+      R.DEVICE_FEATURES_SEL,
+      R.QUEUE_SEL,
+      R.QUEUE_NUM,
+    ]) {
       expect(transport.readRegister(off, 4), `0x${off.toString(16)}`).to.equal(0);
     }
-    for (const off of [R.QUEUE_NOTIFY, R.INTERRUPT_ACK, R.SHM_SEL]) expect(transport.readRegister(off, 4)).to.equal(0);
+    for (const off of [R.QUEUE_NOTIFY, R.INTERRUPT_ACK, R.SHM_SEL])
+      expect(transport.readRegister(off, 4)).to.equal(0);
   });
 
   it('QueueSel/QueueNumMax: the device maximum, 0 for a queue that does not exist', () => {
@@ -88,7 +108,13 @@ describe('virtio-mmio version 2 registers', () => {
     expect(q.size).to.equal(64);
     transport.writeRegister(R.QUEUE_READY, 1, 4);
     expect(transport.readRegister(R.QUEUE_READY, 4)).to.equal(1);
-    expect([q.ready, q.size, q.descAddr, q.availAddr, q.usedAddr]).to.deep.equal([true, 32, 0x10000, 0x10400, 0x10800]);
+    expect([q.ready, q.size, q.descAddr, q.availAddr, q.usedAddr]).to.deep.equal([
+      true,
+      32,
+      0x10000,
+      0x10400,
+      0x10800,
+    ]);
     expect(q.broken).to.equal(false);
     expect(transport.readRegister(R.QUEUE_DESC_LOW, 4)).to.equal(0x10000);
     expect(transport.readRegister(R.QUEUE_DRIVER_LOW, 4)).to.equal(0x10400);
@@ -151,7 +177,9 @@ describe('virtio-mmio version 2 registers', () => {
     expect(transport.readRegister(R.INTERRUPT_STATUS, 4)).to.equal(VirtioInterrupt.VRING);
     expect(transport.interruptLevel).to.equal(true);
     device.setScratch(5);
-    expect(transport.readRegister(R.INTERRUPT_STATUS, 4)).to.equal(VirtioInterrupt.VRING | VirtioInterrupt.CONFIG);
+    expect(transport.readRegister(R.INTERRUPT_STATUS, 4)).to.equal(
+      VirtioInterrupt.VRING | VirtioInterrupt.CONFIG,
+    );
     transport.writeRegister(R.INTERRUPT_ACK, VirtioInterrupt.VRING, 4);
     expect(transport.readRegister(R.INTERRUPT_STATUS, 4)).to.equal(VirtioInterrupt.CONFIG);
     expect(transport.interruptLevel).to.equal(true);

@@ -25,12 +25,17 @@ describe('split virtqueue: descriptor chains', () => {
   it('echoes through chains split at odd boundaries, readable and writable streams split differently', () => {
     const { q, run } = echoRig(64);
     const data = pattern(61, 3);
-    const req = q.submit({ out: data, outSplit: [1, 2, 3, 5, 7, 11, 13, 19], inLength: 61, inSplit: [13, 1, 46, 1] });
+    const req = q.submit({
+      out: data,
+      outSplit: [1, 2, 3, 5, 7, 11, 13, 19],
+      inLength: 61,
+      inSplit: [13, 1, 46, 1],
+    });
     q.kick();
     run();
     const [used] = q.reap();
-    expect(used!.id).to.equal(req.head);
-    expect(used!.len).to.equal(61);
+    expect(used.id).to.equal(req.head);
+    expect(used.len).to.equal(61);
     expect(q.readIn(req)).to.deep.equal(data);
   });
 
@@ -43,14 +48,14 @@ describe('split virtqueue: descriptor chains', () => {
     q.kick();
     rig.run();
     const [elem] = rig.device.elements;
-    expect(elem!.head).to.equal(req.head);
-    expect([elem!.outNum, elem!.inNum, elem!.outLen, elem!.inLen]).to.deep.equal([2, 3, 10, 9]);
-    expect(elem!.outSg.niov).to.equal(2);
-    const ram = rig.memory.regions[0]!;
-    expect(elem!.inSg.views[0]!.buffer).to.equal(ram.bytes.buffer);
+    expect(elem.head).to.equal(req.head);
+    expect([elem.outNum, elem.inNum, elem.outLen, elem.inLen]).to.deep.equal([2, 3, 10, 9]);
+    expect(elem.outSg.niov).to.equal(2);
+    const ram = rig.memory.regions[0];
+    expect(elem.inSg.views[0].buffer).to.equal(ram.bytes.buffer);
     // Writing through the view is visible to the guest: no copy in between.
-    elem!.inSg.views[1]![0] = 0xab;
-    expect(rig.memory.readU8(req.inBuffers[1]!.addr)).to.equal(0xab);
+    elem.inSg.views[1][0] = 0xab;
+    expect(rig.memory.readU8(req.inBuffers[1].addr)).to.equal(0xab);
   });
 
   it('readOut/writeIn work at every offset and length across descriptor boundaries', () => {
@@ -62,7 +67,7 @@ describe('split virtqueue: descriptor chains', () => {
     const req = q.submit({ out: data, outSplit: [3, 1, 4, 1, 5], inLength: 14, inSplit: [2, 7, 1, 4] });
     q.kick();
     rig.run();
-    const elem = rig.device.elements[0]!;
+    const elem = rig.device.elements[0];
     for (let off = 0; off <= 15; off++) {
       for (let len = 0; len <= 15; len++) {
         const dest = new Uint8Array(len).fill(0xee);
@@ -88,12 +93,18 @@ describe('split virtqueue: descriptor chains', () => {
     const { q, run, device } = echoRig(8);
     expect(device.hasFeature(VirtioFeature.RING_INDIRECT_DESC)).to.equal(true);
     const data = pattern(33, 4);
-    const req = q.submit({ out: data, outSplit: [1, 1, 1, 30], inLength: 33, inSplit: [32, 1], indirect: true });
+    const req = q.submit({
+      out: data,
+      outSplit: [1, 1, 1, 30],
+      inLength: 33,
+      inSplit: [32, 1],
+      indirect: true,
+    });
     expect(q.freeDescriptors).to.equal(7);
     q.kick();
     run();
     const [used] = q.reap();
-    expect(used!.id).to.equal(req.head);
+    expect(used.id).to.equal(req.head);
     expect(q.readIn(req)).to.deep.equal(data);
     expect(q.freeDescriptors).to.equal(8);
   });
@@ -125,7 +136,9 @@ describe('split virtqueue: descriptor chains', () => {
     const ctx = new AioContext({ clock: new VirtualClock() });
     const device = new CaptureDevice();
     const transport = new VirtioMmioTransport(device, { memory, context: ctx });
-    const driver = new VirtioMmioDriver(transport, memory, { allocator: new GuestAllocator(0x10000, 0x8000) });
+    const driver = new VirtioMmioDriver(transport, memory, {
+      allocator: new GuestAllocator(0x10000, 0x8000),
+    });
     driver.negotiate();
     const q = driver.setupQueue(0);
     driver.driverOk();
@@ -134,7 +147,7 @@ describe('split virtqueue: descriptor chains', () => {
     q.publish();
     q.kick();
     runBottomHalves(ctx);
-    const elem = device.elements[0]!;
+    const elem = device.elements[0];
     expect(device.broken).to.equal(false);
     expect(elem.outSg.niov).to.equal(2);
     const out = new Uint8Array(32);
@@ -223,7 +236,7 @@ describe('split virtqueue: descriptor chains', () => {
     for (let done = 0; done < total; done += 128) {
       for (let i = 0; i < 128; i++) {
         rig.memory.writeU8(buf + 2 * i, (done + i) & 0xff);
-        q.addHead(heads[i]!);
+        q.addHead(heads[i]);
       }
       q.publish();
       q.kick();
@@ -237,4 +250,3 @@ describe('split virtqueue: descriptor chains', () => {
     expect(rig.device.broken).to.equal(false);
   });
 });
-

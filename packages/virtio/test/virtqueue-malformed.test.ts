@@ -44,7 +44,15 @@ function runMalformed(kind: VirtQueueErrorKind, setup: Setup) {
   return { ...rig, q, buf };
 }
 
-function desc(q: GuestVirtqueue, i: number, addr: number | bigint, len: number, flags: number, next = 0, table?: number) {
+function desc(
+  q: GuestVirtqueue,
+  i: number,
+  addr: number | bigint,
+  len: number,
+  flags: number,
+  next = 0,
+  table?: number,
+) {
   q.writeDescriptor(i, { addr, len, flags, next }, table);
 }
 
@@ -233,7 +241,9 @@ describe('split virtqueue: malformed rings and chains set NEEDS_RESET and write 
     const rig = makeRig({ queueSize: SIZE });
     rig.driver.negotiate();
     const before = snapshot(rig.memory);
-    rig.driver.setupQueue(0, { layout: { desc: RAM_BASE, avail: RAM_BASE + 0x200, used: RAM_BASE + RAM_SIZE - 8 } });
+    rig.driver.setupQueue(0, {
+      layout: { desc: RAM_BASE, avail: RAM_BASE + 0x200, used: RAM_BASE + RAM_SIZE - 8 },
+    });
     expect(rig.device.lastError?.kind).to.equal('ring-unmapped');
     expect(rig.device.broken).to.equal(true);
     expect(rig.driver.status & VirtioStatus.NEEDS_RESET).to.equal(VirtioStatus.NEEDS_RESET);

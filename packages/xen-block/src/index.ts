@@ -1,1 +1,1 @@
-export {};
+export * from './ring/index.js';

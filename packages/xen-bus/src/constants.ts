@@ -1,3 +1,4 @@
+import { Errno } from '@vmkit/core';
 /** Size of a Xen page (XC_PAGE_SIZE / XEN_PAGE_SIZE): grants, rings and frames are in these units. */
 export const XEN_PAGE_SIZE = 4096;
 /** log2(XEN_PAGE_SIZE): frame number = guest-physical address >> XEN_PAGE_SHIFT. */
@@ -94,5 +95,5 @@ export function gntStatusMessage(status: number): string {
   return gntMessages[status] ?? `unknown grant status ${status}`;
 }
 
-/** ESRCH ("No such process"): Xen's answer for an unknown domain id; @vmkit/core's Errno lacks it. */
-export const ESRCH = 3;
+/** ESRCH ("No such process"): Xen's answer for an unknown domain id. */
+export const ESRCH = Errno.ESRCH;

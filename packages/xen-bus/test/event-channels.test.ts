@@ -14,7 +14,11 @@ describe('xen-bus: event channels (InProcessXen)', () => {
     expect(port).to.not.be.a('number');
     expect(port.remoteDomid).to.equal(1);
     expect(port.remotePort).to.equal(gport);
-    expect(guest.portStatus(gport)).to.deep.equal({ kind: 'interdomain', remoteDomid: 0, remotePort: port.localPort });
+    expect(guest.portStatus(gport)).to.deep.equal({
+      kind: 'interdomain',
+      remoteDomid: 0,
+      remotePort: port.localPort,
+    });
 
     const seen: number[] = [];
     port.setHandler(ctx, (p) => seen.push(p.localPort));
@@ -83,6 +87,10 @@ describe('xen-bus: event channels (InProcessXen)', () => {
     io.poll();
     expect(calls).to.equal(1);
     io.poll();
+    expect(calls).to.equal(1);
+    // Delivered means consumed: moving the port again does not replay it.
+    port.setHandler(ctx);
+    xen.flush();
     expect(calls).to.equal(1);
   });
 

@@ -10,7 +10,13 @@ import {
 } from '../src/index.js';
 import { newXen } from './helpers.js';
 
-function seg(domid: number, ref: number, offset: number, local: Uint8Array, length = local.length): XenGrantCopySegment {
+function seg(
+  domid: number,
+  ref: number,
+  offset: number,
+  local: Uint8Array,
+  length = local.length,
+): XenGrantCopySegment {
   return { domid, ref, offset, length, local, status: 99 };
 }
 

@@ -29,10 +29,7 @@ export class TestBackend extends XenDevice {
   connects = 0;
   disconnects = 0;
 
-  constructor(
-    ctx: DeviceContext,
-    props: { devid: number; 'frontend-id'?: number },
-  ) {
+  constructor(ctx: DeviceContext, props: { devid: number; 'frontend-id'?: number }) {
     super(ctx, props);
     this.devid = props.devid;
   }
@@ -42,11 +39,11 @@ export class TestBackend extends XenDevice {
     return String(this.devid);
   }
 
-  protected realizeBackend(): void {
+  protected override realizeBackend(): void {
     this.writeBackend('feature-test', 1);
   }
 
-  protected connect(): void {
+  protected override connect(): void {
     const refs = this.readRingRefs(2);
     const evtchn = this.readEventChannel();
     this.setMaxGrantRefs(refs.length);
@@ -60,7 +57,7 @@ export class TestBackend extends XenDevice {
     this.connects++;
   }
 
-  protected disconnect(): void {
+  protected override disconnect(): void {
     if (this.port !== undefined) this.unbindEventChannel(this.port);
     if (this.ring !== undefined) this.unmapGrantRefs(this.ring);
     this.port = undefined;

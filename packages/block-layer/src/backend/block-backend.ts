@@ -1,120 +1,44 @@
 /**
  * BlockBackend (block/block-backend.c): the handle through which a device, a job or a user does
- * I/O on a graph of nodes. It owns the root edge, the attached device and its callbacks, the
- * in-flight counter, parking of requests while drained (B1–B5), error policies and iostatus,
- * throttling and accounting. Requests go through `co*` (promises), `aio*` (callbacks, for
- * devices) or the convenience methods `read`/`write`/... (exceptions).
+ * I/O on a graph of nodes. This file holds its life cycle: references, the root node and its
+ * permissions, the attached device, the AioContext, drain and throttling. The state it keeps is
+ * in BlockBackendBase (base.ts), the I/O methods in BlockBackendIoApi (io-api.ts).
  */
-import { ConfigError, Errno, TypedEmitter, type AioContext, type Disposer, type IOVector } from '@vmkit/core';
-import { BlockError } from '@vmkit/core';
-import { BDRV_SECTOR_SIZE, ChildRole, Perm, RequestFlags, type PermMask, type RequestFlagsMask } from '../constants.js';
+import { BlockError, ConfigError, Errno, type AioContext, type Disposer } from '@vmkit/core';
+import { ChildRole, Perm, type PermMask } from '../constants.js';
 import type { BdrvChild } from '../child.js';
 import type { BlockGraph } from '../graph.js';
 import type { BlockDriverState } from '../node.js';
 import { doDrainedBeginQuiesce, drainedBegin, drainedEnd } from '../drain.js';
-import { ioPlug, ioUnplug } from '../plug.js';
-import { bdrvGetLength } from '../io/driver-io.js';
-import type { TruncateOptions } from '../io/truncate.js';
-import { BlockAcctStats } from '../accounting/stats.js';
-import type { BlockAcctCookie } from '../accounting/cookie.js';
-import type { BlockAcctType } from '../accounting/acct-type.js';
 import type { ThrottleConfig } from '../throttle/config.js';
-import { ThrottleGroupMember } from '../throttle/member.js';
 import type { BlockDevOps } from './dev-ops.js';
-import { errorActionFor, ioErrorEvent } from './error-action.js';
-import { blkDoFlush, blkDoRequest, blkDoTruncate } from './io.js';
-import { AioRequestPool } from './request.js';
-import { BlockBackendRegistry } from './registry.js';
+import { BlockBackendIoApi } from './io-api.js';
 import { BlockBackendRootParent } from './root-parent.js';
-import * as convenience from './convenience.js';
-import type {
-  BlockAIOCB,
-  BlockBackendEvents,
-  BlockBackendOptions,
-  BlockBackendRootState,
-  BlockCompletionFunc,
-  BlockDeviceIoStatus,
-  BlockdevOnError,
-  BlockErrorAction,
-} from './types.js';
-
-const INT_MAX = 0x7fffffff;
-
-async function settleCo(blk: BlockBackend, pending: Promise<number>): Promise<number> {
-  try {
-    return await pending;
-  } finally {
-    blk.decInFlight();
-  }
-}
+import { blockInfo, blockStats, type BlockInfo, type BlockStats } from './query.js';
+import type { BlockBackendOptions } from './types.js';
 
 interface AioContextNotifier {
   attached(ctx: AioContext): void;
   detach(): void;
 }
 
-export class BlockBackend {
-  readonly graph: BlockGraph;
-  readonly registry: BlockBackendRegistry;
-  /** @internal The AioContext (blk->ctx); read it through `aioContext`. */
-  ctx: AioContext;
-  /** @internal Set by BlockBackendRegistry.monitorAdd/monitorRemove. */
-  monitorName = '';
-  /** The root edge (blk->root); null while no node is inserted. */
-  root: BdrvChild | null = null;
-  /** The callbacks of the attached device (null without device or before setDevOps). */
-  devOps: BlockDevOps | null = null;
-  /** Options of the last root node, kept while none is inserted (blk->root_state). */
-  readonly rootState: BlockBackendRootState = { openFlags: null, readOnly: false, detectZeroes: 'off' };
-  /** Guest-visible write cache; when off, every write is sent with FUA. */
-  enableWriteCache = true;
-  /** Skip the range check against the length (image creation, jobs that grow the target). */
-  allowWriteBeyondEof = false;
-  /** May follow an AioContext change of its node although a device is attached. */
-  allowAioContextChange = false;
-  /** Do not park new requests while drained (B4; block jobs and test D7 use it). */
-  disableRequestQueuing = false;
-  /** rerror: policy for read failures. */
-  onReadError: BlockdevOnError = 'report';
-  /** werror: policy for write, flush, discard and write-zeroes failures. */
-  onWriteError: BlockdevOnError = 'enospc';
-  /** I/O statistics (query-blockstats), on the BlockBackend's clock. */
-  readonly stats: BlockAcctStats;
-  readonly events = new TypedEmitter<BlockBackendEvents>();
-  /** Drained sections the root edge holds this BlockBackend in (blk->quiesce_counter). */
-  quiesceCounter = 0;
-  /** Requests in flight (blk->in_flight), separate from the node's: AIO exists without a node. */
-  inFlight = 0;
-  /** @internal Resolvers of requests parked while drained (blk->queued_requests). */
-  readonly queuedRequests: Array<() => void> = [];
-  /** The throttling side of this BlockBackend (registered in a group while it has limits). */
-  readonly throttle = new ThrottleGroupMember();
-  /** @internal */
-  readonly aioPool = new AioRequestPool();
-  /** @internal */
+export class BlockBackend extends BlockBackendIoApi {
+  /** @internal The parent side of the root edge. */
   readonly rootParent: BlockBackendRootParent;
 
   #refcount = 1;
   #perm: PermMask;
   #sharedPerm: PermMask;
   #permAuto: boolean;
-  #dev: object | null = null;
-  #devId = '';
-  #iostatusEnabled = false;
-  #iostatus: BlockDeviceIoStatus = 'ok';
   #deleted = false;
   readonly #aioNotifiers: AioContextNotifier[] = [];
 
   /** blk_new: a BlockBackend with one reference, no node and no device. */
   constructor(graph: BlockGraph, options: BlockBackendOptions = {}) {
-    this.graph = graph;
-    this.registry = BlockBackendRegistry.of(graph);
-    this.ctx = options.ctx ?? graph.mainContext;
+    super(graph, options);
     this.#permAuto = options.perm === undefined;
     this.#perm = options.perm ?? Perm.CONSISTENT_READ;
     this.#sharedPerm = options.sharedPerm ?? Perm.ALL;
-    const fixedLatencyNs = options.statsFixedLatencyNs ?? this.registry.statsFixedLatencyNs;
-    this.stats = new BlockAcctStats(this.ctx.clock, fixedLatencyNs === undefined ? {} : { fixedLatencyNs });
     this.rootParent = new BlockBackendRootParent(this);
     this.registry.add(this);
   }
@@ -133,22 +57,7 @@ export class BlockBackend {
     return blk;
   }
 
-  // ---- identity, references -----------------------------------------------------------------
-
-  /** The monitor name ('' for an anonymous BlockBackend). */
-  get name(): string {
-    return this.monitorName;
-  }
-
-  /** blk_get_aio_context. */
-  get aioContext(): AioContext {
-    return this.ctx;
-  }
-
-  /** blk_bs: the root node, or null. */
-  get bs(): BlockDriverState | null {
-    return this.root?.bs ?? null;
-  }
+  // ---- references ----------------------------------------------------------------------------
 
   get refcount(): number {
     return this.#refcount;
@@ -182,8 +91,9 @@ export class BlockBackend {
 
   /** blk_delete. */
   private async delete(): Promise<void> {
-    if (this.monitorName !== '') throw new Error(`BlockBackend '${this.monitorName}' deleted with a monitor name`);
-    if (this.#dev !== null) throw new Error('BlockBackend deleted with a device attached');
+    if (this.monitorName !== '')
+      throw new Error(`BlockBackend '${this.monitorName}' deleted with a monitor name`);
+    if (this.dev !== null) throw new Error('BlockBackend deleted with a device attached');
     if (this.throttle.group !== null) await this.ioLimitsDisable();
     if (this.root !== null) await this.removeBs();
     this.#deleted = true;
@@ -308,22 +218,12 @@ export class BlockBackend {
 
   // ---- device --------------------------------------------------------------------------------
 
-  /** The attached device model (blk_get_attached_dev), or null. */
-  get attachedDev(): object | null {
-    return this.#dev;
-  }
-
-  /** The attached device's id, '' without device (blk_get_attached_dev_id). */
-  get attachedDevId(): string {
-    return this.#devId;
-  }
-
   /** blk_attach_dev: 0, or -EBUSY if a device is attached. Takes a reference, resets iostatus. */
   attachDev(dev: object, id = ''): number {
-    if (this.#dev !== null) return -Errno.EBUSY;
+    if (this.dev !== null) return -Errno.EBUSY;
     this.ref();
-    this.#dev = dev;
-    this.#devId = id;
+    this.dev = dev;
+    this.devId = id;
     this.iostatusReset();
     return 0;
   }
@@ -333,9 +233,9 @@ export class BlockBackend {
    * permissions to (0, ALL) and the device's reference (which may delete the BlockBackend).
    */
   detachDev(dev: object): Promise<void> {
-    if (this.#dev !== dev) throw new Error('blk_detach_dev: not the attached device');
-    this.#dev = null;
-    this.#devId = '';
+    if (this.dev !== dev) throw new Error('blk_detach_dev: not the attached device');
+    this.dev = null;
+    this.devId = '';
     this.devOps = null;
     this.setPerm(0, Perm.ALL);
     return this.unref();
@@ -347,115 +247,11 @@ export class BlockBackend {
     if (this.quiesceCounter > 0) ops?.drainedBegin?.();
   }
 
-  /** blk_dev_has_removable_media: true without device. */
-  devHasRemovableMedia(): boolean {
-    return this.#dev === null || this.devOps?.changeMedia !== undefined;
-  }
-
-  /** blk_dev_has_tray. */
-  devHasTray(): boolean {
-    return this.devOps?.isTrayOpen !== undefined;
-  }
-
-  /** blk_dev_is_tray_open. */
-  devIsTrayOpen(): boolean {
-    return this.devOps?.isTrayOpen?.() ?? false;
-  }
-
-  /** blk_dev_is_medium_locked. */
-  devIsMediumLocked(): boolean {
-    return this.devOps?.isMediumLocked?.() ?? false;
-  }
-
-  /** blk_dev_eject_request. */
-  devEjectRequest(force: boolean): void {
-    this.devOps?.ejectRequest?.(force);
-  }
-
-  /** blk_dev_change_media_cb: tells the device, then raises 'tray-moved' if the tray moved. */
-  devChangeMedia(load: boolean): void {
-    const ops = this.devOps;
-    if (ops?.changeMedia === undefined) return;
-    const wasOpen = this.devIsTrayOpen();
-    ops.changeMedia(load);
-    const isOpen = this.devIsTrayOpen();
-    if (wasOpen !== isOpen) this.events.emit('tray-moved', { device: this.name, id: this.#devId, trayOpen: isOpen });
-  }
-
-  // ---- state ---------------------------------------------------------------------------------
-
-  /** blk_is_inserted. */
-  isInserted(): boolean {
-    const bs = this.bs;
-    return bs !== null && !bs.deleted;
-  }
-
-  /** blk_is_available: inserted and the tray is closed. */
-  isAvailable(): boolean {
-    return this.isInserted() && !this.devIsTrayOpen();
-  }
-
-  /** The root node when available, else null (the checks use it). */
-  availableNode(): BlockDriverState | null {
-    const bs = this.bs;
-    if (bs === null || bs.deleted || this.devIsTrayOpen()) return null;
-    return bs;
-  }
-
-  /** blk_is_read_only. */
-  isReadOnly(): boolean {
-    const bs = this.bs;
-    return bs !== null ? bs.readOnly : this.rootState.readOnly;
-  }
-
-  /** blk_in_drain: a starting dataplane must not attach now; drainedEnd will. */
-  get inDrain(): boolean {
-    return this.quiesceCounter > 0;
-  }
-
-  setEnableWriteCache(wce: boolean): void {
-    this.enableWriteCache = wce;
-  }
-
-  setAllowWriteBeyondEof(allow: boolean): void {
-    this.allowWriteBeyondEof = allow;
-  }
-
-  setAllowAioContextChange(allow: boolean): void {
-    this.allowAioContextChange = allow;
-  }
-
-  setDisableRequestQueuing(disable: boolean): void {
-    this.disableRequestQueuing = disable;
-  }
-
-  /** blk_get_request_alignment: 512 without node. */
-  get requestAlignment(): number {
-    return this.bs?.limits.requestAlignment ?? BDRV_SECTOR_SIZE;
-  }
-
-  /** blk_get_max_transfer: never 0. */
-  get maxTransfer(): number {
-    const max = this.bs?.limits.maxTransfer ?? 0;
-    return max === 0 ? INT_MAX : Math.min(max, INT_MAX);
-  }
-
-  /** blk_get_max_iov (0 without node: no limit known). */
-  get maxIov(): number {
-    return this.bs?.limits.maxIov ?? 0;
-  }
-
-  /** blk_nb_sectors: the cached length in sectors, or -ENOMEDIUM. */
-  nbSectors(): number {
-    const bs = this.availableNode();
-    return bs === null ? -Errno.ENOMEDIUM : Math.floor(bs.totalBytes / BDRV_SECTOR_SIZE);
-  }
-
   // ---- AioContext ----------------------------------------------------------------------------
 
   /** blk_root_can_set_aio_ctx's rule. */
   canChangeAioContext(): boolean {
-    return this.allowAioContextChange || (this.monitorName !== '' && this.#dev === null);
+    return this.allowAioContextChange || (this.monitorName !== '' && this.dev === null);
   }
 
   /**
@@ -509,27 +305,7 @@ export class BlockBackend {
     };
   }
 
-  // ---- in-flight and drain -------------------------------------------------------------------
-
-  /** blk_inc_in_flight. */
-  incInFlight(): void {
-    this.inFlight++;
-  }
-
-  /** blk_dec_in_flight: wakes drain waiters. */
-  decInFlight(): void {
-    this.inFlight--;
-    this.ctx.kick();
-  }
-
-  /** @internal B2: wakes every parked request, taking back their in-flight references first. */
-  resumeQueuedRequests(): void {
-    const q = this.queuedRequests;
-    if (q.length === 0) return;
-    const wake = q.splice(0);
-    this.inFlight += wake.length;
-    for (const resolve of wake) resolve();
-  }
+  // ---- drain ---------------------------------------------------------------------------------
 
   /**
    * blk_drain: drains the root node if any, and in every case waits until this BlockBackend has
@@ -549,249 +325,6 @@ export class BlockBackend {
         bs.unref();
       }
     }
-  }
-
-  /** blk_io_plug: batches submissions to the root node until ioUnplug. */
-  ioPlug(): void {
-    const bs = this.bs;
-    if (bs !== null) ioPlug(bs);
-  }
-
-  ioUnplug(): void {
-    const bs = this.bs;
-    if (bs !== null) ioUnplug(bs);
-  }
-
-  // ---- coroutine-style I/O -------------------------------------------------------------------
-
-  private co(r: number | Promise<number>): Promise<number> {
-    if (typeof r === 'number') {
-      this.decInFlight();
-      return Promise.resolve(r);
-    }
-    return settleCo(this, r);
-  }
-
-  /** blk_co_preadv: reads `bytes` at `offset` into `qiov`; 0 or a negative errno. */
-  coPreadv(offset: number, bytes: number, qiov: IOVector, flags: RequestFlagsMask = 0): Promise<number> {
-    this.inFlight++;
-    return this.co(blkDoRequest(this, 'read', offset, bytes, qiov, 0, flags));
-  }
-
-  /** blk_co_pwritev. */
-  coPwritev(offset: number, bytes: number, qiov: IOVector, flags: RequestFlagsMask = 0): Promise<number> {
-    this.inFlight++;
-    return this.co(blkDoRequest(this, 'write', offset, bytes, qiov, 0, flags));
-  }
-
-  /** blk_co_pwrite_zeroes (a write without data: throttled by its byte count). */
-  coPwriteZeroes(offset: number, bytes: number, flags: RequestFlagsMask = 0): Promise<number> {
-    this.inFlight++;
-    return this.co(blkDoRequest(this, 'write', offset, bytes, null, 0, flags | RequestFlags.ZERO_WRITE));
-  }
-
-  /** blk_co_pdiscard. */
-  coPdiscard(offset: number, bytes: number): Promise<number> {
-    this.inFlight++;
-    return this.co(blkDoRequest(this, 'discard', offset, bytes, null, 0, 0));
-  }
-
-  /** blk_co_flush. */
-  coFlush(): Promise<number> {
-    this.inFlight++;
-    return this.co(blkDoFlush(this));
-  }
-
-  /** blk_co_truncate: 0 or a negative errno (-ENOMEDIUM, -EINVAL, -EACCES, -EPERM, -ENOTSUP). */
-  async coTruncate(offset: number, opts: TruncateOptions = {}): Promise<number> {
-    return blkDoTruncate(this, offset, opts);
-  }
-
-  /** blk_co_getlength: the length in bytes or a negative errno. */
-  async coGetLength(): Promise<number> {
-    const bs = this.availableNode();
-    if (bs === null) return -Errno.ENOMEDIUM;
-    return bdrvGetLength(bs);
-  }
-
-  // ---- AIO (devices) -------------------------------------------------------------------------
-
-  /**
-   * blk_aio_preadv: reads `qiov.size` bytes at `offset`. `cb(opaque, ret)` runs later, never
-   * inside this call; the in-flight reference is dropped after it.
-   */
-  aioPreadv<T>(offset: number, qiov: IOVector, flags: RequestFlagsMask, cb: BlockCompletionFunc<T>, opaque: T): BlockAIOCB {
-    const req = this.aioPool.get(this, 'read', cb, opaque);
-    this.inFlight++;
-    req.submit(blkDoRequest(this, 'read', offset, qiov.size, qiov, 0, flags));
-    return req;
-  }
-
-  /** blk_aio_pwritev. */
-  aioPwritev<T>(offset: number, qiov: IOVector, flags: RequestFlagsMask, cb: BlockCompletionFunc<T>, opaque: T): BlockAIOCB {
-    const req = this.aioPool.get(this, 'write', cb, opaque);
-    this.inFlight++;
-    req.submit(blkDoRequest(this, 'write', offset, qiov.size, qiov, 0, flags));
-    return req;
-  }
-
-  /** blk_aio_pwrite_zeroes. */
-  aioPwriteZeroes<T>(
-    offset: number,
-    bytes: number,
-    flags: RequestFlagsMask,
-    cb: BlockCompletionFunc<T>,
-    opaque: T,
-  ): BlockAIOCB {
-    const req = this.aioPool.get(this, 'write-zeroes', cb, opaque);
-    this.inFlight++;
-    req.submit(blkDoRequest(this, 'write', offset, bytes, null, 0, flags | RequestFlags.ZERO_WRITE));
-    return req;
-  }
-
-  /** blk_aio_pdiscard. */
-  aioPdiscard<T>(offset: number, bytes: number, cb: BlockCompletionFunc<T>, opaque: T): BlockAIOCB {
-    const req = this.aioPool.get(this, 'discard', cb, opaque);
-    this.inFlight++;
-    req.submit(blkDoRequest(this, 'discard', offset, bytes, null, 0, 0));
-    return req;
-  }
-
-  /** blk_aio_flush. */
-  aioFlush<T>(cb: BlockCompletionFunc<T>, opaque: T): BlockAIOCB {
-    const req = this.aioPool.get(this, 'flush', cb, opaque);
-    this.inFlight++;
-    req.submit(blkDoFlush(this));
-    return req;
-  }
-
-  /** blk_abort_aio_request: completes with `ret` from a bottom half, like any other request. */
-  abortAioRequest<T>(cb: BlockCompletionFunc<T>, opaque: T, ret: number): BlockAIOCB {
-    const req = this.aioPool.get(this, 'abort', cb, opaque);
-    this.inFlight++;
-    req.submit(ret);
-    return req;
-  }
-
-  // ---- convenience API (exceptions, accounted like qemu-io's aio_* commands) -----------------
-
-  /** Reads `length` bytes at `offset`; throws BlockError (`read failed: Input/output error`). */
-  read(offset: number, length: number): Promise<Uint8Array> {
-    return convenience.read(this, offset, length);
-  }
-
-  /** Writes `data` at `offset`; throws BlockError (`write failed: ...`). */
-  write(offset: number, data: Uint8Array, flags: RequestFlagsMask = 0): Promise<void> {
-    return convenience.write(this, offset, data, flags);
-  }
-
-  writeZeroes(offset: number, bytes: number, flags: RequestFlagsMask = 0): Promise<void> {
-    return convenience.writeZeroes(this, offset, bytes, flags);
-  }
-
-  discard(offset: number, bytes: number): Promise<void> {
-    return convenience.discard(this, offset, bytes);
-  }
-
-  flush(): Promise<void> {
-    return convenience.flush(this);
-  }
-
-  truncate(size: number, opts: TruncateOptions = {}): Promise<void> {
-    return convenience.truncate(this, size, opts);
-  }
-
-  /** The length in bytes; throws BlockError (`getlength failed: No medium found`). */
-  getLength(): Promise<number> {
-    return convenience.getLength(this);
-  }
-
-  // ---- accounting helpers for devices --------------------------------------------------------
-
-  /** block_acct_start on this BlockBackend's stats. */
-  acctStart(cookie: BlockAcctCookie, bytes: number, type: BlockAcctType): void {
-    this.stats.start(cookie, bytes, type);
-  }
-
-  acctDone(cookie: BlockAcctCookie): void {
-    this.stats.done(cookie);
-  }
-
-  acctFailed(cookie: BlockAcctCookie): void {
-    this.stats.failed(cookie);
-  }
-
-  acctInvalid(type: BlockAcctType): void {
-    this.stats.invalid(type);
-  }
-
-  acctMergeDone(type: BlockAcctType, count: number): void {
-    this.stats.mergeDone(type, count);
-  }
-
-  // ---- error policies and iostatus -----------------------------------------------------------
-
-  /** blk_set_on_error. */
-  setOnError(onReadError: BlockdevOnError, onWriteError: BlockdevOnError): void {
-    this.onReadError = onReadError;
-    this.onWriteError = onWriteError;
-  }
-
-  /** blk_get_on_error. */
-  getOnError(isRead: boolean): BlockdevOnError {
-    return isRead ? this.onReadError : this.onWriteError;
-  }
-
-  /** blk_get_error_action: what the policy says for a failure with `errno` (either sign). */
-  getErrorAction(isRead: boolean, errno: number): BlockErrorAction {
-    return errorActionFor(this.getOnError(isRead), errno);
-  }
-
-  /**
-   * blk_error_action, called by devices once per failed request: `stop` first sets the iostatus,
-   * then every action raises BLOCK_IO_ERROR, and `stop` then asks the machine to stop.
-   */
-  errorAction(action: BlockErrorAction, isRead: boolean, errno: number): void {
-    const error = Math.abs(errno);
-    if (action === 'stop') this.iostatusSetErr(error);
-    const bs = this.bs;
-    const event = ioErrorEvent(this.name !== '' ? this.name : this.#devId, bs?.nodeName ?? '', action, isRead, error);
-    this.events.emit('io-error', event);
-    this.registry.events.emit('block-io-error', event);
-    if (action === 'stop') this.registry.requestStop?.('io-error');
-  }
-
-  /** blk_iostatus_enable (devices call it at realize). */
-  iostatusEnable(): void {
-    this.#iostatusEnabled = true;
-    this.#iostatus = 'ok';
-  }
-
-  /** blk_iostatus_is_enabled: enabled by the device and some policy can stop. */
-  iostatusIsEnabled(): boolean {
-    return (
-      this.#iostatusEnabled &&
-      (this.onWriteError === 'enospc' || this.onWriteError === 'stop' || this.onReadError === 'stop')
-    );
-  }
-
-  iostatusDisable(): void {
-    this.#iostatusEnabled = false;
-  }
-
-  get iostatus(): BlockDeviceIoStatus {
-    return this.#iostatus;
-  }
-
-  /** blk_iostatus_reset. */
-  iostatusReset(): void {
-    if (this.iostatusIsEnabled()) this.#iostatus = 'ok';
-  }
-
-  /** blk_iostatus_set_err: only an enabled status that is OK changes (ENOSPC → nospace). */
-  iostatusSetErr(errno: number): void {
-    if (!this.iostatusIsEnabled() || this.#iostatus !== 'ok') return;
-    this.#iostatus = Math.abs(errno) === Errno.ENOSPC ? 'nospace' : 'failed';
   }
 
   // ---- throttling ----------------------------------------------------------------------------
@@ -837,7 +370,21 @@ export class BlockBackend {
     this.throttle.setConfig(cfg);
   }
 
-  toString(): string {
-    return this.name !== '' ? `BlockBackend '${this.name}'` : `anonymous BlockBackend${this.#devId ? ` of '${this.#devId}'` : ''}`;
+  // ---- queries -------------------------------------------------------------------------------
+
+  /** This BlockBackend's query-block entry. */
+  queryBlock(): BlockInfo {
+    return blockInfo(this);
+  }
+
+  /** This BlockBackend's query-blockstats entry. */
+  queryBlockstats(): BlockStats {
+    return blockStats(this);
+  }
+
+  override toString(): string {
+    return this.name !== ''
+      ? `BlockBackend '${this.name}'`
+      : `anonymous BlockBackend${this.devId ? ` of '${this.devId}'` : ''}`;
   }
 }

@@ -26,7 +26,11 @@ async function rangeCheckLater(offset: number, bytes: number, len: Promise<numbe
 }
 
 /** blk_check_byte_request: 0 or a negative errno; synchronous unless the length must be re-read. */
-export function checkByteRequest(blk: ByteRequestTarget, offset: number, bytes: number): MaybePromise<number> {
+export function checkByteRequest(
+  blk: ByteRequestTarget,
+  offset: number,
+  bytes: number,
+): MaybePromise<number> {
   if (!(bytes >= 0) || !Number.isSafeInteger(bytes)) return -Errno.EIO;
   const bs = blk.availableNode();
   if (bs === null) return -Errno.ENOMEDIUM;

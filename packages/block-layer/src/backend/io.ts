@@ -20,7 +20,7 @@ import { bdrvFlush } from '../io/flush.js';
 import { bdrvTruncate, type TruncateOptions } from '../io/truncate.js';
 import { ThrottleDirection } from '../throttle/config.js';
 import { checkByteRequest } from './checks.js';
-import type { BlockBackend } from './block-backend.js';
+import type { BlockBackendBase } from './base.js';
 
 /** The operations that take the byte-request checks. */
 export type BlkRwKind = 'read' | 'write' | 'discard';
@@ -30,12 +30,12 @@ export type BlkRwKind = 'read' | 'write' | 'discard';
  * in-flight reference (the drain must not wait for it) and waits for the outermost drained_end,
  * which takes the reference back on its behalf before waking it.
  */
-function waitWhileDrained(blk: BlockBackend): Promise<void> {
+function waitWhileDrained(blk: BlockBackendBase): Promise<void> {
   blk.decInFlight();
   return new Promise<void>((resolve) => blk.queuedRequests.push(resolve));
 }
 
-function mustPark(blk: BlockBackend): boolean {
+function mustPark(blk: BlockBackendBase): boolean {
   return blk.quiesceCounter > 0 && !blk.disableRequestQueuing;
 }
 
@@ -70,7 +70,7 @@ async function throttledRw(
 
 /** After the checks: node in-flight, throttle, then the graph (bdrv_co_preadv_part / pwritev_part). */
 function rwChecked(
-  blk: BlockBackend,
+  blk: BlockBackendBase,
   write: boolean,
   offset: number,
   bytes: number,
@@ -98,7 +98,7 @@ function rwChecked(
 }
 
 function dispatch(
-  blk: BlockBackend,
+  blk: BlockBackendBase,
   kind: BlkRwKind,
   offset: number,
   bytes: number,
@@ -111,7 +111,7 @@ function dispatch(
 }
 
 async function afterCheck(
-  blk: BlockBackend,
+  blk: BlockBackendBase,
   check: Promise<number>,
   kind: BlkRwKind,
   offset: number,
@@ -128,7 +128,7 @@ async function afterCheck(
 }
 
 async function parkedRequest(
-  blk: BlockBackend,
+  blk: BlockBackendBase,
   kind: BlkRwKind,
   offset: number,
   bytes: number,
@@ -146,7 +146,7 @@ async function parkedRequest(
  * write-zeroes (flags carry ZERO_WRITE) and discard. Returns 0 or a negative errno.
  */
 export function blkDoRequest(
-  blk: BlockBackend,
+  blk: BlockBackendBase,
   kind: BlkRwKind,
   offset: number,
   bytes: number,
@@ -161,13 +161,13 @@ export function blkDoRequest(
   return dispatch(blk, kind, offset, bytes, qiov, qiovOffset, flags);
 }
 
-async function parkedFlush(blk: BlockBackend): Promise<number> {
+async function parkedFlush(blk: BlockBackendBase): Promise<number> {
   await waitWhileDrained(blk);
   return blkDoFlush(blk);
 }
 
 /** blk_co_do_flush: parks like the others, then only checks for a medium. */
-export function blkDoFlush(blk: BlockBackend): MaybePromise<number> {
+export function blkDoFlush(blk: BlockBackendBase): MaybePromise<number> {
   if (mustPark(blk)) return parkedFlush(blk);
   const bs = blk.availableNode();
   if (bs === null) return -Errno.ENOMEDIUM;
@@ -175,7 +175,11 @@ export function blkDoFlush(blk: BlockBackend): MaybePromise<number> {
 }
 
 /** blk_co_truncate: not parked, not throttled; needs a medium (-ENOMEDIUM) and RESIZE permission. */
-export function blkDoTruncate(blk: BlockBackend, offset: number, opts: TruncateOptions): MaybePromise<number> {
+export function blkDoTruncate(
+  blk: BlockBackendBase,
+  offset: number,
+  opts: TruncateOptions,
+): MaybePromise<number> {
   if (blk.availableNode() === null) return -Errno.ENOMEDIUM;
   return bdrvTruncate(blk.root!, offset, opts);
 }

@@ -34,7 +34,8 @@ export interface ImageInfo {
 /** BlockDeviceInfo: `inserted` of query-block, and the entries of query-named-block-nodes. */
 export interface BlockDeviceInfo {
   file: string;
-  'node-name'?: string;
+  /** Every node has one (generated `#blockN` when not given), as in QEMU 8. */
+  'node-name': string;
   ro: boolean;
   drv: string;
   backing_file?: string;
@@ -98,7 +99,11 @@ export function nodeFilename(bs: BlockDriverState): string {
 }
 
 function imageInfo(bs: BlockDriverState): ImageInfo {
-  const info: ImageInfo = { filename: nodeFilename(bs), format: bs.driver.name, 'virtual-size': bs.totalBytes };
+  const info: ImageInfo = {
+    filename: nodeFilename(bs),
+    format: bs.driver.name,
+    'virtual-size': bs.totalBytes,
+  };
   const allocated = bs.driver.getAllocatedFileSize?.(bs);
   if (typeof allocated === 'number' && allocated >= 0) info['actual-size'] = allocated;
   const di = bs.driver.info?.(bs);
@@ -123,10 +128,12 @@ export function blockDeviceInfo(bs: BlockDriverState, blk: BlockBackend | null =
   const backing = bs.cow?.bs ?? null;
   const tgm = blk?.throttle ?? null;
   const throttle =
-    tgm !== null && tgm.group !== null ? throttleConfigToBlockIoThrottle(tgm.getConfig(), tgm.group.name) : null;
+    tgm !== null && tgm.group !== null
+      ? throttleConfigToBlockIoThrottle(tgm.getConfig(), tgm.group.name)
+      : null;
   const info: BlockDeviceInfo = {
     file: nodeFilename(bs),
-    ...(bs.autoNamed ? {} : { 'node-name': bs.nodeName }),
+    'node-name': bs.nodeName,
     ro: bs.readOnly,
     drv: bs.driver.name,
     ...(backing !== null ? { backing_file: nodeFilename(backing) } : {}),
@@ -148,7 +155,17 @@ export function blockDeviceInfo(bs: BlockDriverState, blk: BlockBackend | null =
     write_threshold: 0,
   };
   if (throttle !== null) {
-    const { device: _d, id: _i, bps: _b, bps_rd: _br, bps_wr: _bw, iops: _o, iops_rd: _or, iops_wr: _ow, ...rest } = throttle;
+    const {
+      device: _d,
+      id: _i,
+      bps: _b,
+      bps_rd: _br,
+      bps_wr: _bw,
+      iops: _o,
+      iops_rd: _or,
+      iops_wr: _ow,
+      ...rest
+    } = throttle;
     Object.assign(info, rest);
   }
   return info;
@@ -224,10 +241,7 @@ function dataChild(bs: BlockDriverState): BdrvChild | null {
 
 /** bdrv_query_bds_stats(bs, blk_level = true). */
 export function nodeBlockStats(bs: BlockDriverState): BlockStats {
-  const s: BlockStats = {
-    ...(bs.autoNamed ? {} : { 'node-name': bs.nodeName }),
-    stats: nodeStats(bs.wrHighestOffset),
-  };
+  const s: BlockStats = { 'node-name': bs.nodeName, stats: nodeStats(bs.wrHighestOffset) };
   const parent = dataChild(bs)?.bs ?? null;
   if (parent !== null) s.parent = nodeBlockStats(parent);
   const backing = bs.backing?.bs ?? null;
@@ -238,12 +252,14 @@ export function nodeBlockStats(bs: BlockDriverState): BlockStats {
 /** The query-blockstats entry of `blk` (device, qdev, its accounting, its node's chain). */
 export function blockStats(blk: BlockBackend): BlockStats {
   const bs = blk.bs;
-  const base: BlockStats = bs !== null ? nodeBlockStats(bs) : { stats: nodeStats(0) };
-  const { stats: _unused, ...nodePart } = base;
-  return {
+  const node = bs !== null ? nodeBlockStats(bs) : null;
+  const s: BlockStats = {
     device: blk.name,
     ...(blk.attachedDevId !== '' ? { qdev: blk.attachedDevId } : {}),
-    ...nodePart,
+    ...(node?.['node-name'] !== undefined ? { 'node-name': node['node-name'] } : {}),
     stats: toBlockDeviceStats(blk.stats, { wrHighestOffset: bs?.wrHighestOffset ?? 0 }),
   };
+  if (node?.parent !== undefined) s.parent = node.parent;
+  if (node?.backing !== undefined) s.backing = node.backing;
+  return s;
 }

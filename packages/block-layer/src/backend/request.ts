@@ -9,7 +9,7 @@
  */
 import { Errno, trace } from '@vmkit/core';
 import type { MaybePromise } from '../constants.js';
-import type { BlockBackend } from './block-backend.js';
+import type { BlockBackendBase } from './base.js';
 import type { BlockAIOCB, BlockAioOp, BlockCompletionFunc } from './types.js';
 
 /** Free request objects kept per BlockBackend beyond which completed ones are dropped. */
@@ -17,7 +17,7 @@ const POOL_MAX = 1024;
 
 export class BlkAioRequest implements BlockAIOCB {
   op: BlockAioOp = 'free';
-  private blk: BlockBackend | null = null;
+  private blk: BlockBackendBase | null = null;
   private cb: BlockCompletionFunc<unknown> | null = null;
   private opaque: unknown = undefined;
   private ret = 0;
@@ -35,7 +35,7 @@ export class BlkAioRequest implements BlockAIOCB {
   };
 
   /** @internal */
-  init(blk: BlockBackend, op: BlockAioOp, cb: BlockCompletionFunc<unknown>, opaque: unknown): void {
+  init(blk: BlockBackendBase, op: BlockAioOp, cb: BlockCompletionFunc<unknown>, opaque: unknown): void {
     this.blk = blk;
     this.op = op;
     this.cb = cb;
@@ -76,7 +76,7 @@ export class AioRequestPool {
   private readonly free: BlkAioRequest[] = [];
 
   /** A request object set up for `op` (blk_aio_get). */
-  get<T>(blk: BlockBackend, op: BlockAioOp, cb: BlockCompletionFunc<T>, opaque: T): BlkAioRequest {
+  get<T>(blk: BlockBackendBase, op: BlockAioOp, cb: BlockCompletionFunc<T>, opaque: T): BlkAioRequest {
     const req = this.free.pop() ?? new BlkAioRequest();
     req.init(blk, op, cb as BlockCompletionFunc<unknown>, opaque);
     return req;

@@ -22,7 +22,8 @@ export const BLKDEBUG_IO_TYPES: readonly BlkdebugIoType[] = [
 
 /** One `inject-error` rule as given (strings from a config file, or typed values). */
 export interface InjectErrorSpec {
-  event: BlkdebugEvent | string;
+  /** A BlkdebugEvent name. */
+  event: string;
   /** Only in this state (0 or absent: any state). */
   state?: number | string;
   /** Only for this operation (absent: every operation except block-status). */
@@ -39,7 +40,7 @@ export interface InjectErrorSpec {
 
 /** One `set-state` rule as given. */
 export interface SetStateSpec {
-  event: BlkdebugEvent | string;
+  event: string;
   state?: number | string;
   new_state: number | string;
 }
@@ -88,14 +89,24 @@ export function ioTypeBit(t: BlkdebugIoType): number {
 
 /** Default mask: every type but block-status (QEMU add_rule). */
 const DEFAULT_IOTYPE_MASK =
-  ioTypeBit('read') | ioTypeBit('write') | ioTypeBit('write-zeroes') | ioTypeBit('discard') | ioTypeBit('flush');
+  ioTypeBit('read') |
+  ioTypeBit('write') |
+  ioTypeBit('write-zeroes') |
+  ioTypeBit('discard') |
+  ioTypeBit('flush');
+
+/** A value for an error message (objects as JSON, not `[object Object]`). */
+export function showValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
 
 /** Event names; QEMU's historic dotted spellings (`pwritev_rmw.head`) are accepted too. */
 export function parseEvent(name: unknown): BlkdebugEvent {
-  if (name === undefined || name === null || name === '') throw new ConfigError('Missing event name for rule');
-  const s = String(name).replace(/\./g, '_');
+  if (name === undefined || name === null || name === '')
+    throw new ConfigError('Missing event name for rule');
+  const s = showValue(name).replace(/\./g, '_');
   if (!(BLKDEBUG_EVENTS as readonly string[]).includes(s)) {
-    throw new ConfigError(`Parameter 'event' does not accept value '${String(name)}'`);
+    throw new ConfigError(`Parameter 'event' does not accept value '${showValue(name)}'`);
   }
   return s as BlkdebugEvent;
 }
@@ -103,7 +114,8 @@ export function parseEvent(name: unknown): BlkdebugEvent {
 function intValue(key: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
   const n = typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw new ConfigError(`Parameter '${key}' expects a number`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n))
+    throw new ConfigError(`Parameter '${key}' expects a number`);
   return n;
 }
 
@@ -140,7 +152,7 @@ export function injectErrorRule(spec: unknown): InjectErrorRule {
   let iotypeMask = DEFAULT_IOTYPE_MASK;
   if (o.iotype !== undefined) {
     if (!(BLKDEBUG_IO_TYPES as readonly unknown[]).includes(o.iotype)) {
-      throw new ConfigError(`Parameter 'iotype' does not accept value '${String(o.iotype)}'`);
+      throw new ConfigError(`Parameter 'iotype' does not accept value '${showValue(o.iotype)}'`);
     }
     iotypeMask = ioTypeBit(o.iotype as BlkdebugIoType);
   }
@@ -223,7 +235,8 @@ function permList(options: DriverOptions, key: string): PermMask {
   let mask = 0;
   for (const p of listOption(options, key)) {
     const bit = typeof p === 'string' ? PERM_NAMES[p] : undefined;
-    if (bit === undefined) throw new ConfigError(`Parameter '${key}' does not accept value '${String(p)}'`);
+    if (bit === undefined)
+      throw new ConfigError(`Parameter '${key}' does not accept value '${showValue(p)}'`);
     mask |= bit;
   }
   return mask;

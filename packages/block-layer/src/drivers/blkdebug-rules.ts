@@ -16,7 +16,13 @@
  */
 import { Errno, trace, type AioContext } from '@vmkit/core';
 import type { BlkdebugEvent } from '../driver.js';
-import { ioTypeBit, parseEvent, type BlkdebugIoType, type InjectErrorRule, type SetStateRule } from './blkdebug-options.js';
+import {
+  ioTypeBit,
+  parseEvent,
+  type BlkdebugIoType,
+  type InjectErrorRule,
+  type SetStateRule,
+} from './blkdebug-options.js';
 
 interface SuspendRule {
   readonly action: 'suspend';
@@ -129,7 +135,10 @@ export class BlkdebugRules {
     const bit = iotype === 'read' ? READ_BIT : ioTypeBit(iotype);
     let rule: InjectErrorRule | null = null;
     for (const r of active) {
-      if ((r.offset === -1 || (bytes > 0 && r.offset >= offset && r.offset < offset + bytes)) && r.iotypeMask & bit) {
+      if (
+        (r.offset === -1 || (bytes > 0 && r.offset >= offset && r.offset < offset + bytes)) &&
+        r.iotypeMask & bit
+      ) {
         rule = r;
         break;
       }

@@ -156,7 +156,12 @@ export const blkdebugDriver: BlockDriver<BlkdebugState, BlkdebugOptions> = {
   flushToDisk: (bs) => st(bs).rules.check(0, 0, 'flush'),
   blockStatus(bs, _wantZero, offset, bytes) {
     const s = st(bs);
-    const ok = { status: BlockStatus.RAW | BlockStatus.OFFSET_VALID, pnum: bytes, map: offset, file: s.image.bs };
+    const ok = {
+      status: BlockStatus.RAW | BlockStatus.OFFSET_VALID,
+      pnum: bytes,
+      map: offset,
+      file: s.image.bs,
+    };
     const err = s.rules.check(offset, bytes, 'block-status');
     if (err === 0) return ok;
     if (typeof err === 'number') return { status: err, pnum: 0 };

@@ -74,7 +74,8 @@ export class MemoryState {
   }
 
   truncate(size: number): void {
-    if (size < this.size) this.zero(size, Math.ceil(this.size / MEMORY_CHUNK_SIZE) * MEMORY_CHUNK_SIZE - size, true);
+    if (size < this.size)
+      this.zero(size, Math.ceil(this.size / MEMORY_CHUNK_SIZE) * MEMORY_CHUNK_SIZE - size, true);
     this.size = size;
   }
 }
@@ -129,7 +130,9 @@ export const memoryDriver: BlockDriver<MemoryState, MemoryOptions> = {
     while (end < offset + bytes && s.chunks.has(end / MEMORY_CHUNK_SIZE) === allocated) {
       end = Math.min(offset + bytes, end + MEMORY_CHUNK_SIZE);
     }
-    const status = allocated ? BlockStatus.DATA | BlockStatus.OFFSET_VALID : BlockStatus.ZERO | BlockStatus.OFFSET_VALID;
+    const status = allocated
+      ? BlockStatus.DATA | BlockStatus.OFFSET_VALID
+      : BlockStatus.ZERO | BlockStatus.OFFSET_VALID;
     return { status, pnum: end - offset, map: offset, file: bs };
   },
   info: () => ({ unallocatedBlocksAreZero: true }),

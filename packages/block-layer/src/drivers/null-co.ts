@@ -15,7 +15,7 @@ export interface NullOptions {
   latencyNs: number;
 }
 
-export interface NullState extends NullOptions {}
+export type NullState = NullOptions;
 
 function complete(bs: BlockDriverState<NullState>, ret: number): MaybePromise<number> {
   const latency = bs.opaque.latencyNs;
@@ -32,7 +32,10 @@ export const nullCoDriver: BlockDriver<NullState, NullOptions> = {
   parseOptions(options: DriverOptions): NullOptions {
     checkKeys(options, ['size', 'read-zeroes', 'latency-ns']);
     const latency = options['latency-ns'];
-    if (latency !== undefined && (typeof latency !== 'number' || !Number.isSafeInteger(latency) || latency < 0)) {
+    if (
+      latency !== undefined &&
+      (typeof latency !== 'number' || !Number.isSafeInteger(latency) || latency < 0)
+    ) {
       throw new ConfigError("Parameter 'latency-ns' expects a non-negative number below 2^64");
     }
     return {

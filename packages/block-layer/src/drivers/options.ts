@@ -9,7 +9,13 @@ export function checkKeys(options: DriverOptions, allowed: readonly string[]): v
   }
 }
 
-const SUFFIX: Readonly<Record<string, number>> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+const SUFFIX: Readonly<Record<string, number>> = {
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+  p: 2 ** 50,
+};
 
 /** A size option: a non-negative safe integer or a string with an optional K/M/G/T/P suffix. */
 export function sizeOption(options: DriverOptions, key: string): number | undefined {

@@ -3,7 +3,14 @@
  * exposing only the window [offset, offset + size) of it (block/raw-format.c).
  */
 import { ConfigError, Errno } from '@vmkit/core';
-import { BDRV_SECTOR_SIZE, BlockStatus, ChildRole, Perm, RequestFlags, type MaybePromise } from '../constants.js';
+import {
+  BDRV_SECTOR_SIZE,
+  BlockStatus,
+  ChildRole,
+  Perm,
+  RequestFlags,
+  type MaybePromise,
+} from '../constants.js';
 import type { BlockDriver, DriverOptions } from '../driver.js';
 import type { BlockDriverState } from '../node.js';
 import type { BdrvChild } from '../child.js';
@@ -35,7 +42,8 @@ function file(bs: BlockDriverState<RawState>): BdrvChild {
 /** raw_adjust_offset: the window check (-ENOSPC for writes, -EINVAL for reads) and shift. */
 function adjust(bs: BlockDriverState<RawState>, offset: number, bytes: number, isWrite: boolean): number {
   const s = bs.opaque;
-  if (s.hasSize && (offset > s.size || bytes > s.size - offset)) return isWrite ? -Errno.ENOSPC : -Errno.EINVAL;
+  if (s.hasSize && (offset > s.size || bytes > s.size - offset))
+    return isWrite ? -Errno.ENOSPC : -Errno.EINVAL;
   return offset + s.offset;
 }
 
@@ -44,11 +52,16 @@ export const rawDriver: BlockDriver<RawState, RawOptions> = {
   kind: 'format',
   parseOptions(options: DriverOptions): RawOptions {
     checkKeys(options, ['file', 'offset', 'size']);
-    return { offset: sizeOption(options, 'offset') ?? 0, size: sizeOption(options, 'size'), file: options.file };
+    return {
+      offset: sizeOption(options, 'offset') ?? 0,
+      size: sizeOption(options, 'size'),
+      file: options.file,
+    };
   },
   async open(bs, options) {
     const hasSize = options.size !== undefined;
-    const role = hasSize || options.offset ? ChildRole.DATA | ChildRole.PRIMARY : ChildRole.FILTERED | ChildRole.PRIMARY;
+    const role =
+      hasSize || options.offset ? ChildRole.DATA | ChildRole.PRIMARY : ChildRole.FILTERED | ChildRole.PRIMARY;
     const child = await bs.openChild(options.file as Parameters<typeof bs.openChild>[0], 'file', role);
     if (child === null) throw new ConfigError('A block device must be specified for "file"');
     const fileBs = child.node;
@@ -89,13 +102,15 @@ export const rawDriver: BlockDriver<RawState, RawOptions> = {
   preadv(bs, offset, bytes, qiov, qiovOffset, flags): MaybePromise<number> {
     const off = adjust(bs, offset, bytes, false);
     if (off < 0) return off;
-    file(bs).bs?.debugEvent('read_aio');
+    const ev = file(bs).bs?.debugEvent('read_aio');
+    if (ev) return ev.then(() => bdrvPreadv(file(bs), off, bytes, qiov, qiovOffset, flags));
     return bdrvPreadv(file(bs), off, bytes, qiov, qiovOffset, flags);
   },
   pwritev(bs, offset, bytes, qiov, qiovOffset, flags): MaybePromise<number> {
     const off = adjust(bs, offset, bytes, true);
     if (off < 0) return off;
-    file(bs).bs?.debugEvent('write_aio');
+    const ev = file(bs).bs?.debugEvent('write_aio');
+    if (ev) return ev.then(() => bdrvPwritev(file(bs), off, bytes, qiov, qiovOffset, flags));
     return bdrvPwritev(file(bs), off, bytes, qiov, qiovOffset, flags);
   },
   pwriteZeroes(bs, offset, bytes, flags) {

@@ -20,7 +20,12 @@ function tooLarge(n: number): boolean {
 }
 
 /** bdrv_check_qiov_request: 0 or -EIO. */
-export function checkQiovRequest(offset: number, bytes: number, qiov?: IOVector | null, qiovOffset = 0): number {
+export function checkQiovRequest(
+  offset: number,
+  bytes: number,
+  qiov?: IOVector | null,
+  qiovOffset = 0,
+): number {
   if (!Number.isInteger(offset) || !Number.isInteger(bytes)) return -Errno.EIO;
   if (offset < 0 || bytes < 0) return -Errno.EIO;
   if (tooLarge(offset) || tooLarge(bytes) || tooLarge(offset + bytes)) return -Errno.EIO;
@@ -30,7 +35,12 @@ export function checkQiovRequest(offset: number, bytes: number, qiov?: IOVector 
 }
 
 /** bdrv_check_request32: as above, plus reads/writes are limited to BDRV_REQUEST_MAX_BYTES. */
-export function checkRequest32(offset: number, bytes: number, qiov?: IOVector | null, qiovOffset = 0): number {
+export function checkRequest32(
+  offset: number,
+  bytes: number,
+  qiov?: IOVector | null,
+  qiovOffset = 0,
+): number {
   const ret = checkQiovRequest(offset, bytes, qiov, qiovOffset);
   if (ret < 0) return ret;
   if (bytes > BDRV_REQUEST_MAX_BYTES) return -Errno.EIO;

@@ -3,7 +3,12 @@
  * driver (which fetches them from the backing file) and written back to this node.
  */
 import { bufferIsZero, IOVector } from '@vmkit/core';
-import { BDRV_REQUEST_MAX_BYTES, MAX_WRITE_ZEROES_BOUNCE_BUFFER, RequestFlags, type RequestFlagsMask } from '../constants.js';
+import {
+  BDRV_REQUEST_MAX_BYTES,
+  MAX_WRITE_ZEROES_BOUNCE_BUFFER,
+  RequestFlags,
+  type RequestFlagsMask,
+} from '../constants.js';
 import { minNonZero } from '../limits.js';
 import type { BlockDriverState } from '../node.js';
 import { alignDown, alignUp } from './check.js';
@@ -34,7 +39,9 @@ export async function copyOnReadv(
   let progress = 0;
   const prefetch = (flags & RequestFlags.PREFETCH) !== 0;
   while (clusterBytes > 0) {
-    let { ret, pnum } = await bdrvIsAllocated(bs, clusterOffset, Math.min(clusterBytes, maxTransfer));
+    const alloc = await bdrvIsAllocated(bs, clusterOffset, Math.min(clusterBytes, maxTransfer));
+    const ret = alloc.ret;
+    let pnum = alloc.pnum;
     if (ret < 0) {
       // Treat as unallocated; the read below will report a proper error if any.
       pnum = Math.min(clusterBytes, maxTransfer);
@@ -42,12 +49,16 @@ export async function copyOnReadv(
     if (ret === 0 && pnum === 0) break; // EOF in the middle of the cluster
     if (ret <= 0) {
       pnum = Math.min(pnum, MAX_WRITE_ZEROES_BOUNCE_BUFFER);
-      if (bounce === null || bounce.length < pnum) bounce = new Uint8Array(Math.max(pnum, Math.min(MAX_WRITE_ZEROES_BOUNCE_BUFFER, clusterBytes)));
+      if (bounce === null || bounce.length < pnum)
+        bounce = new Uint8Array(Math.max(pnum, Math.min(MAX_WRITE_ZEROES_BOUNCE_BUFFER, clusterBytes)));
       const buf = bounce.subarray(0, pnum);
       const local = IOVector.fromBuffer(buf);
       let r = await driverPreadv(bs, clusterOffset, pnum, local, 0);
       if (r < 0) return r;
-      bs.debugEvent('cor_write');
+      {
+        const ev = bs.debugEvent('cor_write');
+        if (ev) await ev;
+      }
       if (bs.driver.pwriteZeroes && bufferIsZero(buf)) {
         r = await doPwriteZeroes(bs, clusterOffset, pnum, RequestFlags.WRITE_UNCHANGED);
       } else {
@@ -59,7 +70,13 @@ export async function copyOnReadv(
         qiov.copyFrom(buf.subarray(skipBytes, skipBytes + n), qiovOffset + progress);
       }
     } else if (!prefetch) {
-      const r = await driverPreadv(bs, offset + progress, Math.min(pnum - skipBytes, bytes - progress), qiov, qiovOffset + progress);
+      const r = await driverPreadv(
+        bs,
+        offset + progress,
+        Math.min(pnum - skipBytes, bytes - progress),
+        qiov,
+        qiovOffset + progress,
+      );
       if (r < 0) return r;
     }
     clusterOffset += pnum;

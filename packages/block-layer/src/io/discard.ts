@@ -46,6 +46,10 @@ export async function bdrvPdiscard(target: IoTarget, offset: number, bytes: numb
         }
       }
       if (num > maxPdiscard) num = maxPdiscard;
+      if (num <= 0) {
+        ret = -Errno.EINVAL; // inconsistent limits (QEMU asserts)
+        return ret;
+      }
       if (bs.deleted) {
         ret = -Errno.ENOMEDIUM;
         return ret;

@@ -16,7 +16,7 @@ export async function bdrvFlush(target: IoTarget): Promise<number> {
   const bs = nodeOf(target);
   if (bs === null || bs.deleted || bs.readOnly) return 0;
   bs.incInFlight();
-  let ret = 0;
+  let ret: number;
   try {
     const currentGen = bs.writeGen;
     while (bs.activeFlush) await waitTurn(bs);
@@ -42,13 +42,19 @@ async function flushLocked(bs: BlockDriverState, currentGen: number): Promise<nu
     return r < 0 ? r : 0;
   }
   const primary = (bs.primary ?? bs.file)?.bs ?? null;
-  primary?.debugEvent('flush_to_os');
+  {
+    const ev = primary?.debugEvent('flush_to_os');
+    if (ev) await ev;
+  }
   if (drv.flushToOs) {
     const r = await drv.flushToOs(bs);
     if (r < 0) return r;
   }
   if (!bs.openFlags.cache.noFlush && bs.flushedGen !== currentGen) {
-    primary?.debugEvent('flush_to_disk');
+    {
+      const ev = primary?.debugEvent('flush_to_disk');
+      if (ev) await ev;
+    }
     if (bs.deleted) return -Errno.ENOMEDIUM;
     if (drv.flushToDisk) {
       const r = await drv.flushToDisk(bs);

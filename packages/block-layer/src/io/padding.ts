@@ -38,7 +38,12 @@ export function initPadding(bs: BlockDriverState, offset: number, bytes: number)
 }
 
 /** bdrv_pad_request: the widened vector (head bounce + caller's bytes + tail bounce). */
-export function padQiov(pad: RequestPadding, qiov: IOVector | null, qiovOffset: number, bytes: number): IOVector {
+export function padQiov(
+  pad: RequestPadding,
+  qiov: IOVector | null,
+  qiovOffset: number,
+  bytes: number,
+): IOVector {
   const v = new IOVector();
   if (pad.head) v.add(pad.buf.subarray(0, pad.head));
   if (qiov !== null) v.concat(qiov, qiovOffset, bytes);
@@ -62,19 +67,46 @@ export async function paddingRmwRead(
   if (pad.head || pad.mergeReads) {
     const bytes = pad.mergeReads ? pad.buf.length : align;
     const local = IOVector.fromBuffer(pad.buf.subarray(0, bytes));
-    if (pad.head) bs.debugEvent('pwritev_rmw_head');
-    if (pad.mergeReads && pad.tail) bs.debugEvent('pwritev_rmw_tail');
+    if (pad.head) {
+      const ev = bs.debugEvent('pwritev_rmw_head');
+      if (ev) await ev;
+    }
+    if (pad.mergeReads && pad.tail) {
+      const ev = bs.debugEvent('pwritev_rmw_tail');
+      if (ev) await ev;
+    }
     const ret = await alignedPreadv(bs, req, req.overlapOffset, bytes, align, local, 0, 0);
     if (ret < 0) return ret;
-    if (pad.head) bs.debugEvent('pwritev_rmw_after_head');
-    if (pad.mergeReads && pad.tail) bs.debugEvent('pwritev_rmw_after_tail');
+    if (pad.head) {
+      const ev = bs.debugEvent('pwritev_rmw_after_head');
+      if (ev) await ev;
+    }
+    if (pad.mergeReads && pad.tail) {
+      const ev = bs.debugEvent('pwritev_rmw_after_tail');
+      if (ev) await ev;
+    }
   }
   if (pad.tail && !pad.mergeReads) {
     const local = IOVector.fromBuffer(pad.buf.subarray(pad.tailBufOffset));
-    bs.debugEvent('pwritev_rmw_tail');
-    const ret = await alignedPreadv(bs, req, req.overlapOffset + req.overlapBytes - align, align, align, local, 0, 0);
+    {
+      const ev = bs.debugEvent('pwritev_rmw_tail');
+      if (ev) await ev;
+    }
+    const ret = await alignedPreadv(
+      bs,
+      req,
+      req.overlapOffset + req.overlapBytes - align,
+      align,
+      align,
+      local,
+      0,
+      0,
+    );
     if (ret < 0) return ret;
-    bs.debugEvent('pwritev_rmw_after_tail');
+    {
+      const ev = bs.debugEvent('pwritev_rmw_after_tail');
+      if (ev) await ev;
+    }
   }
   if (zeroMiddle) pad.buf.fill(0, pad.head, pad.buf.length - pad.tail);
   return 0;

@@ -72,7 +72,8 @@ export function bdrvPreadv(
     !bl.hasVariableLength &&
     offset + bytes <= bs.totalBytes &&
     (bl.maxTransfer === 0 || bytes <= bl.maxTransfer) &&
-    drv.preadv !== undefined
+    drv.preadv !== undefined &&
+    drv.debugEvent === undefined
   ) {
     const r = drv.preadv(bs, offset, bytes, qiov, qiovOffset, 0);
     if (typeof r === 'number') return r < 0 ? r : 0;
@@ -142,7 +143,9 @@ export async function alignedPreadv(
     if (flags & RequestFlags.PREFETCH) return 0;
   }
 
-  const totalBytes = await bdrvGetLength(bs);
+  // No await unless needed: a synchronous driver is then called in the same tick.
+  let totalBytes = bdrvGetLength(bs);
+  if (typeof totalBytes !== 'number') totalBytes = await totalBytes;
   if (totalBytes < 0) return totalBytes;
   let maxBytes = alignUp(Math.max(0, totalBytes - offset), align);
   if (bytes <= maxBytes && bytes <= maxTransfer) {

@@ -21,7 +21,11 @@ export interface TruncateOptions {
  * bdrv_co_truncate: 0 or negative errno (-EINVAL negative size, -EFBIG too large, -EACCES
  * read-only, -ENOTSUP when nothing below can resize).
  */
-export async function bdrvTruncate(target: IoTarget, offset: number, opts: TruncateOptions = {}): Promise<number> {
+export async function bdrvTruncate(
+  target: IoTarget,
+  offset: number,
+  opts: TruncateOptions = {},
+): Promise<number> {
   const bs = nodeOf(target);
   if (bs === null || bs.deleted) return -Errno.ENOMEDIUM;
   if (offset < 0) return -Errno.EINVAL;

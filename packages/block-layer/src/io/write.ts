@@ -57,16 +57,18 @@ export function writeReqFinish(
 }
 
 /** bdrv_co_write_req_prepare: serialisation (SERIALISING/NO_WAIT → -EBUSY) or overlap wait. */
-export async function writeReqPrepare(req: TrackedRequest, flags: RequestFlagsMask): Promise<number> {
+export function writeReqPrepare(req: TrackedRequest, flags: RequestFlagsMask): MaybePromise<number> {
+  let w: Promise<void> | undefined;
   if (flags & RequestFlags.SERIALISING) {
     setSerialising(req, clusterSize(req.bs));
-    if (flags & RequestFlags.NO_WAIT && findConflictingRequest(req) !== null) return -Errno.EBUSY;
-    await waitSerialisingRequestsLocked(req);
+    const conflict = findConflictingRequest(req);
+    if (conflict === null) return 0;
+    if (flags & RequestFlags.NO_WAIT) return -Errno.EBUSY;
+    w = waitSerialisingRequestsLocked(req);
   } else {
-    const w = waitSerialisingRequests(req);
-    if (w) await w;
+    w = waitSerialisingRequests(req);
   }
-  return 0;
+  return w === undefined ? 0 : w.then(() => 0);
 }
 
 async function trackYielded(
@@ -80,7 +82,6 @@ async function trackYielded(
   try {
     let ret = await pending;
     if (ret > 0) ret = 0;
-    bs.debugEvent('pwritev_done');
     writeReqFinish(bs, offset, bytes, 'write', ret);
     return ret;
   } finally {
@@ -104,13 +105,16 @@ export function bdrvPwritev(
   const bs = nodeOf(target);
   if (bs === null || bs.deleted) return -Errno.ENOMEDIUM;
   const zero = (flags & RequestFlags.ZERO_WRITE) !== 0;
-  const ret = zero ? checkQiovRequest(offset, bytes, qiov, qiovOffset) : checkRequest32(offset, bytes, qiov, qiovOffset);
+  const ret = zero
+    ? checkQiovRequest(offset, bytes, qiov, qiovOffset)
+    : checkRequest32(offset, bytes, qiov, qiovOffset);
   if (ret < 0) return ret;
   if (!zero && qiov === null) return -Errno.EINVAL;
   if (!writePermitted(target, bs, flags)) return -Errno.EPERM;
   const bl = bs.limits;
   const align = bl.requestAlignment;
-  if (flags & RequestFlags.NO_FALLBACK && (offset % align !== 0 || bytes % align !== 0)) return -Errno.ENOTSUP;
+  if (flags & RequestFlags.NO_FALLBACK && (offset % align !== 0 || bytes % align !== 0))
+    return -Errno.ENOTSUP;
   if (bytes === 0 && offset % align !== 0) return 0;
   const drv = bs.driver;
   if (
@@ -121,13 +125,12 @@ export function bdrvPwritev(
     offset % align === 0 &&
     bytes % align === 0 &&
     (bl.maxTransfer === 0 || bytes <= bl.maxTransfer) &&
-    drv.pwritev !== undefined
+    drv.pwritev !== undefined &&
+    drv.debugEvent === undefined
   ) {
-    bs.debugEvent('pwritev');
     const r = drv.pwritev(bs, offset, bytes, qiov, qiovOffset, flags);
     if (typeof r !== 'number') return trackYielded(bs, offset, bytes, r);
     const res = r < 0 ? r : 0;
-    bs.debugEvent('pwritev_done');
     writeReqFinish(bs, offset, bytes, 'write', res);
     return res;
   }
@@ -185,7 +188,8 @@ export async function alignedPwritev(
   if (bs.deleted) return -Errno.ENOMEDIUM;
   const drv = bs.driver;
   const maxTransfer = alignDown(minNonZero(bs.limits.maxTransfer, INT_MAX), align);
-  let ret = await writeReqPrepare(req, flags);
+  const prep = writeReqPrepare(req, flags);
+  let ret = typeof prep === 'number' ? prep : await prep;
   const dz = bs.openFlags.detectZeroes;
   if (
     ret === 0 &&
@@ -201,13 +205,22 @@ export async function alignedPwritev(
   if (ret < 0) {
     // Nothing: the request was refused before reaching the driver.
   } else if (flags & RequestFlags.ZERO_WRITE || qiov === null) {
-    bs.debugEvent('pwritev_zero');
+    {
+      const ev = bs.debugEvent('pwritev_zero');
+      if (ev) await ev;
+    }
     ret = await doPwriteZeroes(bs, offset, bytes, flags);
   } else if (bytes <= maxTransfer) {
-    bs.debugEvent('pwritev');
+    {
+      const ev = bs.debugEvent('pwritev');
+      if (ev) await ev;
+    }
     ret = await driverPwritev(bs, offset, bytes, qiov, qiovOffset, flags);
   } else {
-    bs.debugEvent('pwritev');
+    {
+      const ev = bs.debugEvent('pwritev');
+      if (ev) await ev;
+    }
     let remaining = bytes;
     while (remaining > 0) {
       const num = Math.min(remaining, maxTransfer);
@@ -222,7 +235,10 @@ export async function alignedPwritev(
       remaining -= num;
     }
   }
-  bs.debugEvent('pwritev_done');
+  {
+    const ev = bs.debugEvent('pwritev_done');
+    if (ev) await ev;
+  }
   if (ret >= 0) ret = 0;
   writeReqFinish(bs, offset, bytes, req.type, ret);
   return ret;

@@ -35,7 +35,16 @@ export async function doZeroPwritev(
       const alignedOffset = offset - pad.head;
       const writeBytes = pad.mergeReads ? pad.buf.length : align;
       const local = IOVector.fromBuffer(pad.buf.subarray(0, writeBytes));
-      ret = await alignedPwritev(bs, req, alignedOffset, writeBytes, align, local, 0, flags & ~RequestFlags.ZERO_WRITE);
+      ret = await alignedPwritev(
+        bs,
+        req,
+        alignedOffset,
+        writeBytes,
+        align,
+        local,
+        0,
+        flags & ~RequestFlags.ZERO_WRITE,
+      );
       if (ret < 0 || pad.mergeReads) return ret;
       offset += writeBytes - pad.head;
       bytes -= writeBytes - pad.head;
@@ -70,7 +79,7 @@ export async function doPwriteZeroes(
   const maxTransfer = minNonZero(bl.maxTransfer, MAX_WRITE_ZEROES_BOUNCE_BUFFER);
   const alignment = zeroAlignment(bl);
   if (bs.deleted) return -Errno.ENOMEDIUM;
-  if ((flags & ~bs.supportedZeroFlags) & RequestFlags.NO_FALLBACK) return -Errno.ENOTSUP;
+  if (flags & ~bs.supportedZeroFlags & RequestFlags.NO_FALLBACK) return -Errno.ENOTSUP;
   if (flags & RequestFlags.REGISTERED_BUF) return -Errno.EINVAL;
   if (bs.openFlags.discard !== 'unmap') flags &= ~RequestFlags.MAY_UNMAP;
   let head = offset % alignment;
@@ -89,6 +98,7 @@ export async function doPwriteZeroes(
       num -= tail;
     }
     if (num > maxWriteZeroes) num = maxWriteZeroes;
+    if (num <= 0) return -Errno.EINVAL; // inconsistent limits (QEMU asserts)
     ret = -Errno.ENOTSUP;
     if (drv.pwriteZeroes) {
       ret = await drv.pwriteZeroes(bs, offset, num, flags & bs.supportedZeroFlags);

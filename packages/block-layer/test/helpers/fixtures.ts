@@ -12,7 +12,14 @@ export async function setupF1(graph: BlockGraph): Promise<{
   const bs = await graph.openNode({ driver: 'test', 'node-name': 'test-node', backing: 'backing' });
   backing.unref();
   const blk = new TestParent('blk', graph.mainContext);
-  const root = graph.attachRootChild(bs, 'root', ChildRole.FILTERED | ChildRole.PRIMARY, blk, Perm.ALL, Perm.ALL);
+  const root = graph.attachRootChild(
+    bs,
+    'root',
+    ChildRole.FILTERED | ChildRole.PRIMARY,
+    blk,
+    Perm.ALL,
+    Perm.ALL,
+  );
   blk.child = root;
   bs.unref();
   return { blk, root, bs, backing };

@@ -24,7 +24,8 @@ import {
   type MaybePromise,
 } from '../../src/index.js';
 
-export type TestOp = 'read' | 'write' | 'zero' | 'discard' | 'flush' | 'flushToOs' | 'flushToDisk' | 'truncate' | 'status';
+export type TestOp =
+  'read' | 'write' | 'zero' | 'discard' | 'flush' | 'flushToOs' | 'flushToDisk' | 'truncate' | 'status';
 
 export interface TestCall {
   op: TestOp;
@@ -117,17 +118,25 @@ export interface TestDriverOptions {
 }
 
 /** Creates a test driver (distinct names allow several kinds in one graph). */
-export function makeTestDriver(name = 'test', kind: 'protocol' | 'format' = 'protocol'): BlockDriver<TestState, TestDriverOptions> {
+export function makeTestDriver(
+  name = 'test',
+  kind: 'protocol' | 'format' = 'protocol',
+): BlockDriver<TestState, TestDriverOptions> {
   const drv: BlockDriver<TestState, TestDriverOptions> = {
     name,
     kind,
     supportsBacking: true,
     supportedWriteFlags: 0,
     supportedZeroFlags: RequestFlags.MAY_UNMAP,
-    parseOptions: (o: DriverOptions) => ({ size: (o.size as number | undefined) ?? 65536, backing: o.backing, file: o.file }),
+    parseOptions: (o: DriverOptions) => ({
+      size: (o.size as number | undefined) ?? 65536,
+      backing: o.backing,
+      file: o.file,
+    }),
     async open(bs, o) {
       bs.opaque = new TestState(o.size);
-      if (o.backing !== undefined) await bs.openChild(o.backing as string, 'backing', ChildRole.COW, { allowNone: true });
+      if (o.backing !== undefined)
+        await bs.openChild(o.backing as string, 'backing', ChildRole.COW, { allowNone: true });
       if (o.file !== undefined) await bs.openChild(o.file as string, 'file', ChildRole.IMAGE);
     },
     close(bs) {
@@ -136,7 +145,9 @@ export function makeTestDriver(name = 'test', kind: 'protocol' | 'format' = 'pro
     getLength: (bs) => bs.opaque.data.length,
     preadv(bs, offset, bytes, qiov, qiovOffset, flags) {
       const s = bs.opaque;
-      return finish(s, { op: 'read', offset, bytes, flags }, () => readData(bs, offset, bytes, qiov, qiovOffset));
+      return finish(s, { op: 'read', offset, bytes, flags }, () =>
+        readData(bs, offset, bytes, qiov, qiovOffset),
+      );
     },
     pwritev(bs, offset, bytes, qiov, qiovOffset, flags) {
       const s = bs.opaque;
@@ -187,7 +198,8 @@ export function makeTestDriver(name = 'test', kind: 'protocol' | 'format' = 'pro
       s.calls.push({ op: 'status', offset, bytes, flags: 0 });
       const first = s.allocated.has(Math.floor(offset / 512));
       let end = Math.min(offset + bytes, (Math.floor(offset / 512) + 1) * 512);
-      while (end < offset + bytes && s.allocated.has(end / 512) === first) end = Math.min(offset + bytes, end + 512);
+      while (end < offset + bytes && s.allocated.has(end / 512) === first)
+        end = Math.min(offset + bytes, end + 512);
       return { status: first ? BlockStatus.DATA : 0, pnum: end - offset };
     },
     refreshLimits(bs) {
@@ -202,10 +214,10 @@ export function makeTestDriver(name = 'test', kind: 'protocol' | 'format' = 'pro
       bs.opaque.drainLog.push('end');
     },
     ioPlug(bs) {
-      bs.opaque.plugCalls.push('plug');
+      bs.opaque.plugCalls.push(`${bs.nodeName}:plug`);
     },
     ioUnplug(bs) {
-      bs.opaque.plugCalls.push('unplug');
+      bs.opaque.plugCalls.push(`${bs.nodeName}:unplug`);
     },
     debugEvent(bs, event) {
       bs.opaque.events.push(event);
@@ -216,7 +228,13 @@ export function makeTestDriver(name = 'test', kind: 'protocol' | 'format' = 'pro
 }
 
 /** Reads own data for allocated sectors, backing data (through the backing edge) otherwise. */
-function readData(bs: BlockDriverState<TestState>, offset: number, bytes: number, qiov: IOVector, qiovOffset: number): MaybePromise<number> {
+function readData(
+  bs: BlockDriverState<TestState>,
+  offset: number,
+  bytes: number,
+  qiov: IOVector,
+  qiovOffset: number,
+): MaybePromise<number> {
   const s = bs.opaque;
   const backing = bs.cow;
   const avail = Math.max(0, Math.min(bytes, s.data.length - offset));
@@ -248,12 +266,20 @@ export const limitsFilter: BlockDriver<LimitsFilterState, DriverOptions> = {
   },
   refreshLimits(bs) {
     const o = bs.driverOptions;
-    for (const k of ['requestAlignment', 'maxTransfer', 'pwriteZeroesAlignment', 'maxPwriteZeroes', 'pdiscardAlignment', 'maxPdiscard'] as const) {
+    for (const k of [
+      'requestAlignment',
+      'maxTransfer',
+      'pwriteZeroesAlignment',
+      'maxPwriteZeroes',
+      'pdiscardAlignment',
+      'maxPdiscard',
+    ] as const) {
       if (typeof o[k] === 'number') bs.limits[k] = o[k];
     }
   },
   preadv: (bs, offset, bytes, qiov, qo, flags) => bdrvPreadv(bs.opaque.file, offset, bytes, qiov, qo, flags),
-  pwritev: (bs, offset, bytes, qiov, qo, flags) => bdrvPwritev(bs.opaque.file, offset, bytes, qiov, qo, flags),
+  pwritev: (bs, offset, bytes, qiov, qo, flags) =>
+    bdrvPwritev(bs.opaque.file, offset, bytes, qiov, qo, flags),
   pwriteZeroes: (bs, offset, bytes, flags) => bdrvPwriteZeroes(bs.opaque.file, offset, bytes, flags),
   pdiscard: (bs, offset, bytes) => bdrvPdiscard(bs.opaque.file, offset, bytes),
   flush: (bs) => bdrvFlush(bs.opaque.file),
@@ -265,7 +291,14 @@ export function newGraph(): { graph: BlockGraph; clock: VirtualClock; ctx: AioCo
   const ctx = new AioContext({ name: 'main', clock });
   const graph = new BlockGraph({
     mainContext: ctx,
-    drivers: [memoryDriver, nullCoDriver, rawDriver, makeTestDriver(), makeTestDriver('test-fmt', 'format'), limitsFilter],
+    drivers: [
+      memoryDriver,
+      nullCoDriver,
+      rawDriver,
+      makeTestDriver(),
+      makeTestDriver('test-fmt', 'format'),
+      limitsFilter,
+    ],
   });
   return { graph, clock, ctx };
 }

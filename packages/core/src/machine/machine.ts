@@ -7,6 +7,7 @@
 import { Container, type ServiceIdentifier } from 'inversify';
 import { ConfigError } from '../errors.js';
 import { AioContext, HostClock, IOThread, type Clock } from '../loop/index.js';
+import { GuestMemory } from '../memory/index.js';
 import type { BlockBackendOf, BlockdevOptions, BlockLayerService, BlockNodeOf } from './block-layer.js';
 import { corePlugin } from './core-plugin.js';
 import type { Bus, CreateBusOptions, Device, DeviceAddOptions, DeviceInfo } from './device.js';
@@ -31,6 +32,8 @@ export interface MachineOptions {
   /** The machine's clock (default: a HostClock); tests pass a VirtualClock. */
   readonly clock?: Clock;
   readonly name?: string;
+  /** The guest's physical memory (default: an empty GuestMemory; map regions with `addRegion`). */
+  readonly memory?: GuestMemory;
 }
 
 export interface MachineRegistries {
@@ -50,6 +53,8 @@ export class Machine {
   readonly clock: Clock;
   /** The machine's main loop context (on `clock`); iothreads are separate contexts on the same clock. */
   readonly mainContext: AioContext;
+  /** Guest-physical memory that devices' rings and buffers live in. */
+  readonly memory: GuestMemory;
   readonly events = new TypedEmitter<MachineEvents>();
 
   #registries!: MachineRegistries;
@@ -60,10 +65,11 @@ export class Machine {
   #blockLayer: BlockLayerService | undefined;
   #destroyed = false;
 
-  private constructor(container: Container, clock: Clock, name: string) {
+  private constructor(container: Container, clock: Clock, name: string, memory: GuestMemory) {
     this.container = container;
     this.clock = clock;
     this.name = name;
+    this.memory = memory;
     this.mainContext = new AioContext({ name: 'main', clock });
   }
 
@@ -74,7 +80,12 @@ export class Machine {
    */
   static async create(options: MachineOptions = {}): Promise<Machine> {
     const container = new Container({ defaultScope: 'Singleton' });
-    const machine = new Machine(container, options.clock ?? new HostClock(), options.name ?? 'machine');
+    const machine = new Machine(
+      container,
+      options.clock ?? new HostClock(),
+      options.name ?? 'machine',
+      options.memory ?? new GuestMemory(),
+    );
     container.bind(MACHINE).toConstantValue(machine);
     // By class too, so services can take `machine: Machine` by type (the private constructor hides
     // Machine from inversify's Newable typing, not from its metadata lookup).

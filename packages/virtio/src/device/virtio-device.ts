@@ -84,7 +84,8 @@ export abstract class VirtioDevice implements VirtQueueOwner, Device {
 
   /** virtio_add_queue: adds a queue of at most `maxSize` entries; call from the constructor. */
   protected addQueue(maxSize: number): VirtQueue {
-    if (this.transportValue !== null) throw new ConfigError(`${this.name}: queues must be added before plugging`);
+    if (this.transportValue !== null)
+      throw new ConfigError(`${this.name}: queues must be added before plugging`);
     const q = new VirtQueue(this, this.queueList.length, maxSize);
     this.queueList.push(q);
     return q;
@@ -236,7 +237,8 @@ export abstract class VirtioDevice implements VirtQueueOwner, Device {
     const legacy = this.transportValue?.legacy ?? false;
     if (!legacy && (this.statusValue & VirtioStatus.FEATURES_OK) !== 0) return;
     const shift = BigInt(32 * select);
-    this.stagedDriverFeatures = (this.stagedDriverFeatures & ~(MASK_32 << shift)) | (BigInt(value >>> 0) << shift);
+    this.stagedDriverFeatures =
+      (this.stagedDriverFeatures & ~(MASK_32 << shift)) | (BigInt(value >>> 0) << shift);
     if (legacy) this.applyFeatures(this.stagedDriverFeatures & this.hostFeatures);
   }
 
@@ -287,10 +289,15 @@ export abstract class VirtioDevice implements VirtQueueOwner, Device {
 
   /** Reads `size` (1, 2, 4) bytes of config space, little-endian; all ones outside it. */
   readConfig(offset: number, size: 1 | 2 | 4): number {
-    if (offset < 0 || offset + size > this.config.length) return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    if (offset < 0 || offset + size > this.config.length)
+      return size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
     this.getConfig(this.config);
     const v = this.configView;
-    return size === 1 ? v.getUint8(offset) : size === 2 ? v.getUint16(offset, true) : v.getUint32(offset, true);
+    return size === 1
+      ? v.getUint8(offset)
+      : size === 2
+        ? v.getUint16(offset, true)
+        : v.getUint32(offset, true);
   }
 
   /** Writes `size` bytes of config space; ignored outside it. */

@@ -108,7 +108,9 @@ export class VirtioMmioSlot {
   private plug(child: DeviceInfo, machine: Machine): void {
     const device = child.device;
     if (!(device instanceof VirtioDevice)) {
-      throw new ConfigError(`${child.type} '${child.id}': not a virtio device, cannot plug into bus '${this.bus.name}'`);
+      throw new ConfigError(
+        `${child.type} '${child.id}': not a virtio device, cannot plug into bus '${this.bus.name}'`,
+      );
     }
     this.transportValue = new VirtioMmioTransport(device, {
       memory: this.options.memory,

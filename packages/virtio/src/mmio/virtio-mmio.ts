@@ -132,13 +132,13 @@ export class VirtioMmioTransport implements VirtioTransport {
         return this.device.status;
       case R.QUEUE_DESC_LOW:
       case R.QUEUE_DESC_HIGH:
-        return this.legacy || q === undefined ? 0 : q.desc[(offset - R.QUEUE_DESC_LOW) >> 2]!;
+        return this.legacy || q === undefined ? 0 : q.desc[(offset - R.QUEUE_DESC_LOW) >> 2];
       case R.QUEUE_DRIVER_LOW:
       case R.QUEUE_DRIVER_HIGH:
-        return this.legacy || q === undefined ? 0 : q.driver[(offset - R.QUEUE_DRIVER_LOW) >> 2]!;
+        return this.legacy || q === undefined ? 0 : q.driver[(offset - R.QUEUE_DRIVER_LOW) >> 2];
       case R.QUEUE_DEVICE_LOW:
       case R.QUEUE_DEVICE_HIGH:
-        return this.legacy || q === undefined ? 0 : q.device[(offset - R.QUEUE_DEVICE_LOW) >> 2]!;
+        return this.legacy || q === undefined ? 0 : q.device[(offset - R.QUEUE_DEVICE_LOW) >> 2];
       case R.SHM_LEN_LOW:
       case R.SHM_LEN_HIGH:
       case R.SHM_BASE_LOW:
@@ -259,7 +259,7 @@ export class VirtioMmioTransport implements VirtioTransport {
 
   /** Legacy: rings follow from PFN, page size, size and alignment (virtio_queue_update_rings). */
   private updateLegacyRings(sel: number): void {
-    const q = this.queueRegs[sel]!;
+    const q = this.queueRegs[sel];
     const queue = this.device.queue(sel);
     if (q.pfn === 0) {
       queue.disable();

@@ -35,7 +35,7 @@ export class RegionCursor {
     if (memory === null) return undefined;
     const regions = memory.regions;
     for (let i = 0; i < regions.length; i++) {
-      const r = regions[i]!;
+      const r = regions[i];
       if (gpa >= r.gpa && gpa < r.end && end <= r.end) {
         this.last = r;
         return r;

@@ -4,10 +4,22 @@
  * dataplane moves between contexts.
  */
 import { EventNotifier, trace, type AioContext, type GuestMemory } from '@vmkit/core';
-import { VRING_AVAIL_F_NO_INTERRUPT, VRING_USED_F_NO_NOTIFY, VirtioFeature, VirtioInterrupt } from '../constants.js';
+import {
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_USED_F_NO_NOTIFY,
+  VirtioFeature,
+  VirtioInterrupt,
+} from '../constants.js';
 import { DescriptorChainWalker } from './descriptor-chain.js';
 import { RegionCursor } from './guest-regions.js';
-import { availEventOffset, availRingSize, descTableSize, usedEventOffset, usedRingSize, vringNeedEvent } from './layout.js';
+import {
+  availEventOffset,
+  availRingSize,
+  descTableSize,
+  usedEventOffset,
+  usedRingSize,
+  vringNeedEvent,
+} from './layout.js';
 import { VirtQueueElement } from './virtqueue-element.js';
 import type { VirtQueueErrorKind } from './virtqueue-error.js';
 
@@ -223,7 +235,10 @@ export class VirtQueue {
     const availView = this.availView;
     if (availView === null || this.broken) return null;
     // avail.idx is read once and then trusted until consumed up to it (no double fetch).
-    if (this.shadowAvail === this.lastAvail && (!this.fetchAvailIdx() || this.shadowAvail === this.lastAvail)) {
+    if (
+      this.shadowAvail === this.lastAvail &&
+      (!this.fetchAvailIdx() || this.shadowAvail === this.lastAvail)
+    ) {
       return null;
     }
     const size = this.sizeValue;
@@ -314,7 +329,11 @@ export class VirtQueue {
       if (enabled && this.fetchAvailIdx()) this.setAvailEvent(this.shadowAvail);
     } else {
       const flags = used.getUint16(this.usedOff, true);
-      used.setUint16(this.usedOff, enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY, true);
+      used.setUint16(
+        this.usedOff,
+        enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY,
+        true,
+      );
     }
   }
 

@@ -86,7 +86,7 @@ export class EchoDevice extends VirtioDevice {
         if (this.scratch.length < n) this.scratch = new Uint8Array(n);
         const buf = this.scratch.subarray(0, n);
         elem.readOut(0, buf);
-        if (invert) for (let i = 0; i < n; i++) buf[i] = ~buf[i]! & 0xff;
+        if (invert) for (let i = 0; i < n; i++) buf[i] = ~buf[i] & 0xff;
         elem.writeIn(0, buf);
         queue.push(elem, n);
         this.processed++;
@@ -96,4 +96,3 @@ export class EchoDevice extends VirtioDevice {
     queue.notify();
   }
 }
-

@@ -11,7 +11,8 @@ export const virtioEchoDeviceType = defineDeviceType({
     'queue-size': { kind: 'int', min: 1, max: 1024, default: 256 },
     queues: { kind: 'int', min: 1, max: 64, default: 1 },
   },
-  create: (props, ctx) => new EchoDevice({ queueSize: props['queue-size'], queues: props.queues, name: ctx.id }),
+  create: (props, ctx) =>
+    new EchoDevice({ queueSize: props['queue-size'], queues: props.queues, name: ctx.id }),
 });
 
 export const virtioEchoPlugin = definePlugin('virtio-echo', (ctx) => ctx.deviceType(virtioEchoDeviceType), {

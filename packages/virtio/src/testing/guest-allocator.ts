@@ -21,10 +21,12 @@ export class GuestAllocator {
 
   /** Allocates `size` bytes aligned to `align` (a power of two); throws when out of space. */
   alloc(size: number, align = 16): number {
-    if (!Number.isSafeInteger(size) || size <= 0) throw new RangeError(`GuestAllocator.alloc: bad size ${size}`);
-    if (!Number.isSafeInteger(align) || align <= 0) throw new RangeError(`GuestAllocator.alloc: bad alignment ${align}`);
+    if (!Number.isSafeInteger(size) || size <= 0)
+      throw new RangeError(`GuestAllocator.alloc: bad size ${size}`);
+    if (!Number.isSafeInteger(align) || align <= 0)
+      throw new RangeError(`GuestAllocator.alloc: bad alignment ${align}`);
     for (let i = 0; i < this.free.length; i++) {
-      const block = this.free[i]!;
+      const block = this.free[i];
       const addr = Math.ceil(block.start / align) * align;
       if (addr + size > block.end) continue;
       const pieces: { start: number; end: number }[] = [];
@@ -41,10 +43,11 @@ export class GuestAllocator {
   /** Returns an allocation made by `alloc`. */
   release(addr: number): void {
     const block = this.sizes.get(addr);
-    if (block === undefined) throw new RangeError(`GuestAllocator.release: 0x${addr.toString(16)} was not allocated`);
+    if (block === undefined)
+      throw new RangeError(`GuestAllocator.release: 0x${addr.toString(16)} was not allocated`);
     this.sizes.delete(addr);
     let i = 0;
-    while (i < this.free.length && this.free[i]!.start < block.start) i++;
+    while (i < this.free.length && this.free[i].start < block.start) i++;
     this.free.splice(i, 0, { ...block });
     // Coalesce with neighbours.
     const merged: { start: number; end: number }[] = [];

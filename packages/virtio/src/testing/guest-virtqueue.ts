@@ -5,7 +5,12 @@
  * through guest memory and the kick callback.
  */
 import type { GuestMemory } from '@vmkit/core';
-import { VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_SIZE, VRING_USED_F_NO_NOTIFY, VringDescFlag } from '../constants.js';
+import {
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_DESC_SIZE,
+  VRING_USED_F_NO_NOTIFY,
+  VringDescFlag,
+} from '../constants.js';
 import { availEventOffset, usedEventOffset, vringNeedEvent } from '../ring/layout.js';
 import type { GuestAllocator } from './guest-allocator.js';
 
@@ -205,24 +210,35 @@ export class GuestVirtqueue {
         const last = i === buffers.length - 1;
         this.writeDescriptor(
           i,
-          { addr: b.addr, len: b.len, flags: (b.write ? VringDescFlag.WRITE : 0) | (last ? 0 : VringDescFlag.NEXT), next: last ? 0 : i + 1 },
+          {
+            addr: b.addr,
+            len: b.len,
+            flags: (b.write ? VringDescFlag.WRITE : 0) | (last ? 0 : VringDescFlag.NEXT),
+            next: last ? 0 : i + 1,
+          },
           table,
         );
       });
       head = this.takeDescriptor();
       entry.descriptors.push(head);
-      this.writeDescriptor(head, { addr: table, len: VRING_DESC_SIZE * buffers.length, flags: VringDescFlag.INDIRECT, next: 0 });
+      this.writeDescriptor(head, {
+        addr: table,
+        len: VRING_DESC_SIZE * buffers.length,
+        flags: VringDescFlag.INDIRECT,
+        next: 0,
+      });
     } else {
-      if (buffers.length > this.freeList.length) throw new RangeError('addChain: not enough free descriptors');
+      if (buffers.length > this.freeList.length)
+        throw new RangeError('addChain: not enough free descriptors');
       const ids = buffers.map(() => this.takeDescriptor());
       entry.descriptors.push(...ids);
       buffers.forEach((b, i) => {
         const last = i === buffers.length - 1;
-        this.writeDescriptor(ids[i]!, {
+        this.writeDescriptor(ids[i], {
           addr: b.addr,
           len: b.len,
           flags: (b.write ? VringDescFlag.WRITE : 0) | (last ? 0 : VringDescFlag.NEXT),
-          next: last ? 0 : ids[i + 1]!,
+          next: last ? 0 : ids[i + 1],
         });
       });
       head = ids[0]!;

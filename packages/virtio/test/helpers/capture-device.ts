@@ -1,5 +1,10 @@
 /** A device that pops every chain and keeps the elements, for element-level tests. */
-import { VIRTIO_COMMON_FEATURES, VirtioDevice, type VirtQueue, type VirtQueueElement } from '../../src/index.js';
+import {
+  VIRTIO_COMMON_FEATURES,
+  VirtioDevice,
+  type VirtQueue,
+  type VirtQueueElement,
+} from '../../src/index.js';
 
 export class CaptureDevice extends VirtioDevice {
   readonly elements: VirtQueueElement[] = [];

@@ -29,7 +29,11 @@ export function makeRig<D extends VirtioDevice = EchoDevice>(options: RigOptions
   memory.addRegion(RAM_BASE, new ArrayBuffer(RAM_SIZE), 'ram');
   const ctx = new AioContext({ name: 'main', clock: new VirtualClock() });
   const device = options.device ?? (new EchoDevice({ queueSize: options.queueSize ?? 16 }) as unknown as D);
-  const transport = new VirtioMmioTransport(device, { memory, context: ctx, legacy: options.legacy ?? false });
+  const transport = new VirtioMmioTransport(device, {
+    memory,
+    context: ctx,
+    legacy: options.legacy ?? false,
+  });
   const allocator = new GuestAllocator(RAM_BASE, RAM_SIZE);
   const driver = new VirtioMmioDriver(transport, memory, {
     allocator,
@@ -48,7 +52,7 @@ export function snapshot(memory: GuestMemory): Uint8Array[] {
 export function changedAddresses(memory: GuestMemory, before: readonly Uint8Array[]): number[] {
   const changed: number[] = [];
   memory.regions.forEach((r, i) => {
-    const old = before[i]!;
+    const old = before[i];
     for (let j = 0; j < r.bytes.length; j++) if (r.bytes[j] !== old[j]) changed.push(r.gpa + j);
   });
   return changed;

@@ -17,7 +17,13 @@ import type {
 } from '../backend/grant-tables.js';
 import type { XenStore } from '../backend/xenstore.js';
 import { DOMID_FIRST_RESERVED, XenbusState, type XenbusStateValue } from '../constants.js';
-import { parseXenUint, readEventChannel, readProtocol, readRingRefs, type XenProtocol } from './frontend-keys.js';
+import {
+  parseXenUint,
+  readEventChannel,
+  readProtocol,
+  readRingRefs,
+  type XenProtocol,
+} from './frontend-keys.js';
 import { WatchList } from './watch-list.js';
 import { XenBus } from './xen-bus.js';
 import { XenDeviceError } from './xen-device-error.js';
@@ -67,8 +73,7 @@ export abstract class XenDevice implements Device {
   private grantHandle: XenGrantTables | undefined;
   private readonly ports = new Set<XenEventChannelPort>();
   private readonly watchList: WatchList;
-  /** @internal */
-  readonly sm: XenDeviceStateMachine;
+  private readonly sm: XenDeviceStateMachine;
 
   constructor(ctx: DeviceContext, props: XenDeviceProps) {
     const xenBus = XenBus.of(ctx.bus);
@@ -206,7 +211,8 @@ export abstract class XenDevice implements Device {
   /** xen_device_map_grant_refs: one contiguous mapping of the frontend's pages. */
   mapGrantRefs(refs: readonly number[], writable: boolean): XenGrantMapping {
     const m = this.grants.mapRefs(this.frontendId, refs, writable);
-    if (typeof m === 'number') throw new XenDeviceError(`xengnttab_map_domain_grant_refs failed: ${strerror(m)}`, m);
+    if (typeof m === 'number')
+      throw new XenDeviceError(`xengnttab_map_domain_grant_refs failed: ${strerror(m)}`, m);
     return m;
   }
 
@@ -217,7 +223,11 @@ export abstract class XenDevice implements Device {
   }
 
   /** xen_device_copy_grant_refs (hot path: no exception): 0, or the first failing GNTST status. */
-  copyGrantRefs(direction: GrantCopyDirection, segments: readonly XenGrantCopySegment[], count?: number): number {
+  copyGrantRefs(
+    direction: GrantCopyDirection,
+    segments: readonly XenGrantCopySegment[],
+    count?: number,
+  ): number {
     return this.grants.copy(direction, segments, count);
   }
 
@@ -342,8 +352,8 @@ export abstract class XenDevice implements Device {
     if (rc < 0) throw new ConfigError(`failed to set node '${path}' permissions: ${strerror(rc)}`);
   }
 
-  /** @internal xen_device_frontend_exists. */
-  frontendExists(): boolean {
+  // xen_device_frontend_exists
+  private frontendExists(): boolean {
     return parseXenUint(this.readFrontend('state')) !== undefined;
   }
 
@@ -359,8 +369,7 @@ export abstract class XenDevice implements Device {
     if (rc < 0) this.report(`failed to write ${area}/${key}`, new XenDeviceError(strerror(rc), rc));
   }
 
-  /** @internal */
-  report(what: string, e: unknown): void {
+  private report(what: string, e: unknown): void {
     const error = e instanceof Error ? e : new Error(String(e));
     this.lastError = new XenDeviceError(`${what}: ${error.message}`);
     trace('xen-device', 'error', { id: this.id, message: this.lastError.message });

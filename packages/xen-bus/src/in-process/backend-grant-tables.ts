@@ -90,7 +90,11 @@ export class InProcessGrantTables implements XenGrantTables {
     return 0;
   }
 
-  copy(direction: GrantCopyDirection, segments: readonly XenGrantCopySegment[], count = segments.length): number {
+  copy(
+    direction: GrantCopyDirection,
+    segments: readonly XenGrantCopySegment[],
+    count = segments.length,
+  ): number {
     let first: number = GntStatus.okay;
     const n = Math.min(count, segments.length);
     for (let i = 0; i < n; i++) {

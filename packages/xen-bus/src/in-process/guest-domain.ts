@@ -76,9 +76,13 @@ export class XenGuestDomain {
   }
 
   /** The port's state as the guest would query it (EVTCHNOP_status), undefined when closed. */
-  portStatus(port: number): { kind: 'unbound' | 'interdomain'; remoteDomid: number; remotePort: number } | undefined {
+  portStatus(
+    port: number,
+  ): { kind: 'unbound' | 'interdomain'; remoteDomid: number; remotePort: number } | undefined {
     const p = this.hub.lookup(this.domid, port);
-    return p === undefined ? undefined : { kind: p.kind, remoteDomid: p.remoteDomid, remotePort: p.remotePort };
+    return p === undefined
+      ? undefined
+      : { kind: p.kind, remoteDomid: p.remoteDomid, remotePort: p.remotePort };
   }
 
   /** Delivers the port's notifications to `handler` (null: stop; they stay pending). 0 or -EINVAL. */

@@ -122,10 +122,16 @@ export class XenStoreConnection implements XenStore, XsWatcher {
     if (typeof r === 'number') return r;
     const valid =
       perms.length > 0 &&
-      perms.every((p) => Number.isInteger(p.domid) && p.domid >= 0 && p.domid <= 0xffff && accessValues.has(p.access));
+      perms.every(
+        (p) => Number.isInteger(p.domid) && p.domid >= 0 && p.domid <= 0xffff && accessValues.has(p.access),
+      );
     if (!valid) return -Errno.EINVAL;
     const copy = perms.map((p) => ({ domid: p.domid, access: p.access }));
-    return this.logged(r.tx, { kind: 'perms', path: r.abs, perms: copy }, this.doSetPerms(r.view, r.abs, copy));
+    return this.logged(
+      r.tx,
+      { kind: 'perms', path: r.abs, perms: copy },
+      this.doSetPerms(r.view, r.abs, copy),
+    );
   }
 
   watch(path: string, token: string, callback: XsWatchCallback): number {
@@ -198,7 +204,10 @@ export class XenStoreConnection implements XenStore, XsWatcher {
     return 0;
   }
 
-  private resolve(path: string, tx: number): { abs: string; view: View; tx: Transaction | undefined } | number {
+  private resolve(
+    path: string,
+    tx: number,
+  ): { abs: string; view: View; tx: Transaction | undefined } | number {
     if (this.isClosed) return -Errno.EINVAL;
     const abs = canonicalPath(this.domid, path);
     if (abs === undefined) return -Errno.EINVAL;

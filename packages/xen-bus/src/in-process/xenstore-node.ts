@@ -69,15 +69,14 @@ export class XsNode {
   /** The node at canonical absolute `path` below this root. */
   find(path: string): XsNode | undefined {
     if (path === '/') return this;
-    let node: XsNode | undefined = this;
     let start = 1;
-    while (node !== undefined) {
-      const end = path.indexOf('/', start);
-      const name = end < 0 ? path.slice(start) : path.slice(start, end);
-      node = node.children.get(name);
-      if (end < 0) return node;
+    let end = path.indexOf('/', start);
+    let node = this.children.get(end < 0 ? path.slice(start) : path.slice(start, end));
+    while (node !== undefined && end >= 0) {
       start = end + 1;
+      end = path.indexOf('/', start);
+      node = node.children.get(end < 0 ? path.slice(start) : path.slice(start, end));
     }
-    return undefined;
+    return node;
   }
 }

@@ -1,0 +1,1 @@
+export { runBench, BENCH_DEFAULTS, type BenchOptions, type BenchResult } from './bench.js';

@@ -1,0 +1,349 @@
+/**
+ * The request machinery of the `file` driver: the fs calls (overridable for tests), aligned
+ * memory for O_DIRECT, pooled per-request objects and plug coalescing. See file.ts for the
+ * driver and the design notes.
+ */
+import * as fs from 'node:fs';
+import { Errno, errnoFromNodeError, type IOVector } from '@vmkit/core';
+import { IOV_MAX } from '../constants.js';
+
+export type ErrCallback = (err: NodeJS.ErrnoException | null) => void;
+export type IoCallback = (err: NodeJS.ErrnoException | null, bytes: number) => void;
+
+/** The fs calls the driver makes. Tests wrap or replace members (call counting, faults). */
+export interface FileIoCalls {
+  open(
+    path: string,
+    flags: number,
+    mode: number,
+    cb: (err: NodeJS.ErrnoException | null, fd: number) => void,
+  ): void;
+  close(fd: number, cb: ErrCallback): void;
+  read(fd: number, buf: Uint8Array, off: number, len: number, pos: number, cb: IoCallback): void;
+  write(fd: number, buf: Uint8Array, off: number, len: number, pos: number, cb: IoCallback): void;
+  readv(fd: number, bufs: Uint8Array[], pos: number, cb: IoCallback): void;
+  writev(fd: number, bufs: Uint8Array[], pos: number, cb: IoCallback): void;
+  fdatasync(fd: number, cb: ErrCallback): void;
+  ftruncate(fd: number, len: number, cb: ErrCallback): void;
+  fstat(fd: number, cb: (err: NodeJS.ErrnoException | null, stats: fs.Stats) => void): void;
+}
+
+/** The fs functions in use (module-level hook: replace members to observe or fake the host). */
+export const fileIo: FileIoCalls = {
+  open: fs.open,
+  close: fs.close,
+  read: fs.read,
+  write: fs.write,
+  readv: fs.readv,
+  writev: fs.writev,
+  fdatasync: fs.fdatasync,
+  ftruncate: fs.ftruncate,
+  fstat: fs.fstat,
+};
+
+export type FileAio = 'threads' | 'io_uring';
+
+// ---- aligned memory ------------------------------------------------------------------------------
+
+interface WasmMemoryCtor {
+  new (d: { initial: number; maximum?: number }): { readonly buffer: ArrayBuffer };
+}
+const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: WasmMemoryCtor } }).WebAssembly.Memory;
+const WASM_PAGE = 65536;
+
+/** A buffer starting on a page boundary (WebAssembly memories are separate page-aligned mappings). */
+export function allocAligned(bytes: number): Uint8Array {
+  const pages = Math.max(1, Math.ceil(bytes / WASM_PAGE));
+  return new Uint8Array(new WasmMemory({ initial: pages, maximum: pages }).buffer);
+}
+
+/** What O_DIRECT taught us about an ArrayBuffer: the residue (byteOffset mod align) that works. */
+interface BufferAlignment {
+  good: number;
+  bad: number[];
+}
+const bufferAlignment = new WeakMap<ArrayBufferLike, BufferAlignment>();
+
+type DirectVerdict = 'yes' | 'no' | 'try';
+
+function directVerdict(views: readonly Uint8Array[], align: number): DirectVerdict {
+  let verdict: DirectVerdict = 'yes';
+  for (const v of views) {
+    if (v.length % align !== 0) return 'no';
+    const residue = v.byteOffset % align;
+    const known = bufferAlignment.get(v.buffer);
+    if (known === undefined) verdict = 'try';
+    else if (known.good >= 0) {
+      if (known.good !== residue) return 'no';
+    } else if (known.bad.includes(residue)) return 'no';
+    else verdict = 'try';
+  }
+  return verdict;
+}
+
+function learnAlignment(views: readonly Uint8Array[], align: number, ok: boolean): void {
+  for (const v of views) {
+    const residue = v.byteOffset % align;
+    let known = bufferAlignment.get(v.buffer);
+    if (known === undefined) bufferAlignment.set(v.buffer, (known = { good: -1, bad: [] }));
+    if (ok) known.good = residue;
+    else if (known.good < 0 && !known.bad.includes(residue)) known.bad.push(residue);
+  }
+}
+
+// ---- per-node state and requests ---------------------------------------------------------------
+
+export class FileState {
+  plugged = false;
+  closed = false;
+  /** Requests held while plugged, in submission order. */
+  readonly queue: FileRequest[] = [];
+  readonly pool: FileRequest[] = [];
+  readonly batchPool: FileBatch[] = [];
+  readonly bouncePool: Uint8Array[] = [];
+  constructor(
+    readonly fd: number,
+    readonly filename: string,
+    readonly direct: boolean,
+    /** Request and memory alignment (1 without O_DIRECT). */
+    readonly align: number,
+    readonly aio: FileAio,
+  ) {}
+
+  takeBounce(bytes: number): Uint8Array {
+    const pool = this.bouncePool;
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i].length >= bytes) {
+        const b = pool[i];
+        pool[i] = pool[pool.length - 1];
+        pool.pop();
+        return b;
+      }
+    }
+    return allocAligned(bytes);
+  }
+
+  giveBounce(b: Uint8Array): void {
+    if (this.bouncePool.length < 8) this.bouncePool.push(b);
+  }
+}
+
+/** Views of qiov bytes [offset, offset + bytes) into `out` (no copy; whole views are reused). */
+function collectViews(qiov: IOVector, offset: number, bytes: number, out: Uint8Array[]): void {
+  out.length = 0;
+  const views = qiov.views;
+  let skip = offset;
+  let left = bytes;
+  for (let i = 0; i < views.length && left > 0; i++) {
+    const v = views[i];
+    if (skip >= v.length) {
+      skip -= v.length;
+      continue;
+    }
+    const n = Math.min(v.length - skip, left);
+    out.push(skip === 0 && n === v.length ? v : v.subarray(skip, skip + n));
+    left -= n;
+    skip = 0;
+  }
+}
+
+function submitViews(fd: number, write: boolean, views: Uint8Array[], pos: number, cb: IoCallback): void {
+  if (views.length === 1) {
+    const v = views[0];
+    if (write) fileIo.write(fd, v, 0, v.length, pos, cb);
+    else fileIo.read(fd, v, 0, v.length, pos, cb);
+  } else if (write) fileIo.writev(fd, views, pos, cb);
+  else fileIo.readv(fd, views, pos, cb);
+}
+
+/** One read or write in flight (pooled; its callbacks are allocated once). */
+export class FileRequest {
+  write = false;
+  offset = 0;
+  bytes = 0;
+  qiov: IOVector | null = null;
+  qiovOffset = 0;
+  /** Views for the part not yet transferred. */
+  readonly views: Uint8Array[] = [];
+  bounce: Uint8Array | null = null;
+  /** O_DIRECT on guest buffers whose alignment is not known yet. */
+  probing = false;
+  done = 0;
+  private resolve: ((ret: number) => void) | null = null;
+  readonly executor = (resolve: (ret: number) => void): void => {
+    this.resolve = resolve;
+  };
+  readonly onIo: IoCallback = (err, n) => this.ioDone(err, n);
+
+  constructor(readonly s: FileState) {}
+
+  start(write: boolean, offset: number, bytes: number, qiov: IOVector, qiovOffset: number): Promise<number> {
+    const s = this.s;
+    this.write = write;
+    this.offset = offset;
+    this.bytes = bytes;
+    this.qiov = qiov;
+    this.qiovOffset = qiovOffset;
+    this.done = 0;
+    collectViews(qiov, qiovOffset, bytes, this.views);
+    if (s.direct) {
+      const verdict = directVerdict(this.views, s.align);
+      if (verdict === 'no') this.useBounce();
+      else this.probing = verdict === 'try';
+    }
+    const p = new Promise<number>(this.executor);
+    if (s.plugged) {
+      s.queue.push(this);
+      if (s.queue.length >= IOV_MAX) flushQueue(s);
+    } else this.submit();
+    return p;
+  }
+
+  private useBounce(): void {
+    const b = this.s.takeBounce(this.bytes);
+    this.bounce = b;
+    this.probing = false;
+    if (this.write) this.qiov!.copyTo(b, this.qiovOffset, this.bytes);
+    this.views.length = 0;
+    this.views.push(b.subarray(0, this.bytes));
+  }
+
+  submit(): void {
+    submitViews(this.s.fd, this.write, this.views, this.offset + this.done, this.onIo);
+  }
+
+  /** Restarts from the beginning (after a failed batch or a refused O_DIRECT probe). */
+  restart(): void {
+    this.done = 0;
+    if (this.bounce !== null) {
+      this.views.length = 0;
+      this.views.push(this.bounce.subarray(0, this.bytes));
+    } else collectViews(this.qiov!, this.qiovOffset, this.bytes, this.views);
+    this.submit();
+  }
+
+  private ioDone(err: NodeJS.ErrnoException | null, n: number): void {
+    const s = this.s;
+    if (err !== null) {
+      if (this.probing && err.code === 'EINVAL') {
+        learnAlignment(this.views, s.align, false);
+        this.useBounce();
+        this.done = 0;
+        this.submit();
+        return;
+      }
+      this.finish(errnoFromNodeError(err));
+      return;
+    }
+    if (this.probing && n > 0) {
+      learnAlignment(this.views, s.align, true);
+      this.probing = false;
+    }
+    this.done += n;
+    if (this.done >= this.bytes) {
+      this.finish(0);
+      return;
+    }
+    // A short transfer: at EOF for reads (the rest reads as zeroes); O_DIRECT cannot continue
+    // at an unaligned position, which for regular files also only happens at EOF.
+    const stuck = n === 0 || (s.direct && this.done % s.align !== 0);
+    if (stuck) {
+      if (this.write) this.finish(-Errno.EIO);
+      else {
+        if (this.bounce !== null) this.bounce.fill(0, this.done, this.bytes);
+        else this.qiov!.fill(0, this.qiovOffset + this.done, this.bytes - this.done);
+        this.finish(0);
+      }
+      return;
+    }
+    if (this.bounce !== null) {
+      this.views.length = 0;
+      this.views.push(this.bounce.subarray(this.done, this.bytes));
+    } else collectViews(this.qiov!, this.qiovOffset + this.done, this.bytes - this.done, this.views);
+    this.submit();
+  }
+
+  finish(ret: number): void {
+    const s = this.s;
+    const bounce = this.bounce;
+    if (bounce !== null) {
+      if (ret === 0 && !this.write) this.qiov!.copyFrom(bounce.subarray(0, this.bytes), this.qiovOffset);
+      s.giveBounce(bounce);
+      this.bounce = null;
+    }
+    const resolve = this.resolve!;
+    this.resolve = null;
+    this.qiov = null;
+    this.views.length = 0;
+    this.probing = false;
+    s.pool.push(this);
+    resolve(ret);
+  }
+}
+
+/** Contiguous same-direction requests submitted as one vectored call (plug coalescing). */
+class FileBatch {
+  write = false;
+  offset = 0;
+  bytes = 0;
+  readonly members: FileRequest[] = [];
+  readonly views: Uint8Array[] = [];
+  readonly onIo: IoCallback = (err, n) => this.ioDone(err, n);
+
+  constructor(readonly s: FileState) {}
+
+  private ioDone(err: NodeJS.ErrnoException | null, n: number): void {
+    const members = this.members;
+    const ok = err === null && n === this.bytes;
+    const align = this.s.align;
+    for (const m of members) {
+      if (!ok)
+        m.restart(); // errors and short transfers are sorted out request by request
+      else {
+        if (m.probing) learnAlignment(m.views, align, true);
+        m.done = m.bytes;
+        m.finish(0);
+      }
+    }
+    members.length = 0;
+    this.views.length = 0;
+    this.s.batchPool.push(this);
+  }
+
+  submit(): void {
+    submitViews(this.s.fd, this.write, this.views, this.offset, this.onIo);
+  }
+}
+
+/** Submits what was queued while plugged, merging contiguous runs. */
+export function flushQueue(s: FileState): void {
+  const q = s.queue;
+  let i = 0;
+  while (i < q.length) {
+    const first = q[i];
+    let j = i + 1;
+    let niov = first.views.length;
+    let end = first.offset + first.bytes;
+    while (j < q.length) {
+      const r = q[j];
+      if (r.write !== first.write || r.offset !== end || niov + r.views.length > IOV_MAX) break;
+      niov += r.views.length;
+      end += r.bytes;
+      j++;
+    }
+    if (j - i === 1) first.submit();
+    else {
+      const b = s.batchPool.pop() ?? new FileBatch(s);
+      b.write = first.write;
+      b.offset = first.offset;
+      b.bytes = end - first.offset;
+      for (let k = i; k < j; k++) {
+        b.members.push(q[k]);
+        for (const v of q[k].views) b.views.push(v);
+      }
+      b.submit();
+    }
+    i = j;
+  }
+  q.length = 0;
+}

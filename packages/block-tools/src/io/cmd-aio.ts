@@ -1,0 +1,287 @@
+/**
+ * `aio_read`, `aio_write` and `aio_flush` (qemu-io aio_read_f, aio_write_f, aio_flush_f): requests
+ * submitted through the BlockBackend's AIO interface, reported when they complete, and accounted
+ * in its statistics like QEMU does (block_acct_start/done/failed, block_acct_invalid for -i).
+ */
+import { Errno, strerror } from '@vmkit/core';
+import { BlockAcctCookie, BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
+import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
+import { createIovec, matchesPattern } from './buffers.js';
+import { dumpBuffer, now, printReport, since } from './report.js';
+import type { IoSession } from './session.js';
+
+/** One AIO request in flight (qemu-io's struct aio_ctx). */
+interface AioRequest {
+  readonly s: IoSession;
+  readonly blk: BlockBackend;
+  readonly offset: number;
+  readonly size: number;
+  readonly buf: Uint8Array | null;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  readonly machine: boolean;
+  readonly pattern: number | null;
+  /** Not accounted (aio_write -z: QEMU starts no accounting for it). */
+  readonly cookie: BlockAcctCookie | null;
+  readonly t0: bigint;
+}
+
+function account(r: AioRequest, ret: number): void {
+  if (r.cookie === null) return;
+  if (ret < 0) r.blk.acctFailed(r.cookie);
+  else r.blk.acctDone(r.cookie);
+}
+
+/** aio_read_done: one function for every request (the request is the opaque). */
+function readDone(r: AioRequest, ret: number): void {
+  const elapsed = since(r.t0);
+  r.s.aioPending--;
+  const con = r.s.con;
+  if (ret < 0) {
+    con.line(`readv failed: ${strerror(ret)}`);
+    account(r, ret);
+    return;
+  }
+  if (r.pattern !== null && !matchesPattern(r.buf!, 0, r.size, r.pattern)) {
+    con.line(`Pattern verification failed at offset ${r.offset}, ${r.size} bytes`);
+  }
+  account(r, ret);
+  if (r.quiet) return;
+  if (r.verbose) dumpBuffer(con, r.buf!, r.offset, r.size);
+  printReport(con, 'read', elapsed, r.offset, r.size, r.size, 1, r.machine);
+}
+
+/** aio_write_done. */
+function writeDone(r: AioRequest, ret: number): void {
+  const elapsed = since(r.t0);
+  r.s.aioPending--;
+  if (ret < 0) {
+    r.s.con.line(`aio_write failed: ${strerror(ret)}`);
+    account(r, ret);
+    return;
+  }
+  account(r, ret);
+  if (!r.quiet) printReport(r.s.con, 'wrote', elapsed, r.offset, r.size, r.size, 1, r.machine);
+}
+
+const AIO_READ_HELP = `
+ asynchronously reads a range of bytes from the given offset
+
+ Example:
+ 'aio_read -v 512 1k 1k ' - dumps 2 kilobytes read from 512 bytes into the file
+
+ Reads a segment of the currently open file, optionally dumping it to the
+ standard output stream (with -v option) for subsequent inspection.
+ The read is performed asynchronously and the aio_flush command must be
+ used to ensure all outstanding aio requests have been completed.
+ Note that due to its asynchronous nature, this command will be
+ considered successful once the request is submitted, independently
+ of potential I/O errors or pattern mismatches.
+ -C, -- report statistics in a machine parsable format
+ -P, -- use a pattern to verify read data
+ -i, -- treat request as invalid, for exercising stats
+ -v, -- dump buffer to standard output
+ -q, -- quiet mode, do not show I/O statistics
+
+`;
+
+export const aioReadCommand: IoCommand = {
+  name: 'aio_read',
+  argmin: 2,
+  argmax: -1,
+  args: '[-Ciqv] [-P pattern] off len [len..]',
+  oneline: 'asynchronously reads a number of bytes',
+  help: AIO_READ_HELP,
+  run(s, argv) {
+    const p = parseCommandOptions(s, this, argv, 'CP:iqv');
+    if (p === null) return -Errno.EINVAL;
+    const blk = s.blk;
+    let machine = false;
+    let quiet = false;
+    let verbose = false;
+    let pattern: number | null = null;
+    for (const o of p.options) {
+      if (o.letter === 'C') machine = true;
+      else if (o.letter === 'q') quiet = true;
+      else if (o.letter === 'v') verbose = true;
+      else if (o.letter === 'P') {
+        pattern = parsePattern(s, o.value === true ? '' : o.value);
+        if (pattern === null) return -Errno.EINVAL;
+      } else if (o.letter === 'i') {
+        s.con.line('injecting invalid read request');
+        blk.acctInvalid(BlockAcctType.READ);
+        return 0;
+      }
+    }
+    if (p.operands.length < 2) return usage(s, this);
+    const offset = cvtnum(s, p.operands[0]);
+    if (offset === null) return -Errno.EINVAL;
+    const vec = createIovec(s, p.operands.slice(1), 0xab);
+    if (vec === null) {
+      blk.acctInvalid(BlockAcctType.READ);
+      return -Errno.EINVAL;
+    }
+    const cookie = new BlockAcctCookie();
+    const req: AioRequest = {
+      s,
+      blk,
+      offset,
+      size: vec.qiov.size,
+      buf: vec.buf,
+      quiet,
+      verbose,
+      machine,
+      pattern,
+      cookie,
+      t0: now(),
+    };
+    blk.acctStart(cookie, req.size, BlockAcctType.READ);
+    s.aioPending++;
+    blk.aioPreadv(offset, vec.qiov, 0, readDone, req);
+    return 0;
+  },
+};
+
+const AIO_WRITE_HELP = `
+ asynchronously writes a range of bytes from the given offset source
+ from multiple buffers
+
+ Example:
+ 'aio_write 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file
+
+ Writes into a segment of the currently open file, using a buffer
+ filled with a set pattern (0xcdcdcdcd).
+ The write is performed asynchronously and the aio_flush command must be
+ used to ensure all outstanding aio requests have been completed.
+ Note that due to its asynchronous nature, this command will be
+ considered successful once the request is submitted, independently
+ of potential I/O errors or pattern mismatches.
+ -P, -- use different pattern to fill file
+ -C, -- report statistics in a machine parsable format
+ -f, -- use Force Unit Access semantics
+ -i, -- treat request as invalid, for exercising stats
+ -q, -- quiet mode, do not show I/O statistics
+ -u, -- with -z, allow unmapping
+ -z, -- write zeroes using blk_aio_pwrite_zeroes
+
+`;
+
+export const aioWriteCommand: IoCommand = {
+  name: 'aio_write',
+  argmin: 2,
+  argmax: -1,
+  args: '[-Cfiquz] [-P pattern] off len [len..]',
+  oneline: 'asynchronously writes a number of bytes',
+  help: AIO_WRITE_HELP,
+  needsWrite: true,
+  run(s, argv) {
+    const p = parseCommandOptions(s, this, argv, 'CfiqP:uz');
+    if (p === null) return -Errno.EINVAL;
+    const blk = s.blk;
+    let machine = false;
+    let quiet = false;
+    let zero = false;
+    let patternGiven = false;
+    let pattern = 0xcd;
+    let flags = 0;
+    for (const o of p.options) {
+      switch (o.letter) {
+        case 'C':
+          machine = true;
+          break;
+        case 'f':
+          flags |= RequestFlags.FUA;
+          break;
+        case 'q':
+          quiet = true;
+          break;
+        case 'u':
+          flags |= RequestFlags.MAY_UNMAP;
+          break;
+        case 'P': {
+          const v = parsePattern(s, o.value === true ? '' : o.value);
+          if (v === null) return -Errno.EINVAL;
+          pattern = v;
+          patternGiven = true;
+          break;
+        }
+        case 'i':
+          s.con.line('injecting invalid write request');
+          blk.acctInvalid(BlockAcctType.WRITE);
+          return 0;
+        case 'z':
+          zero = true;
+          break;
+      }
+    }
+    if (p.operands.length < 2) return usage(s, this);
+    const refuse = (msg: string): number => {
+      s.con.line(msg);
+      return -Errno.EINVAL;
+    };
+    if (zero && p.operands.length !== 2) return refuse('-z supports only a single length parameter');
+    if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse('-u requires -z to be specified');
+    if (zero && patternGiven) return refuse('-z and -P cannot be specified at the same time');
+    const offset = cvtnum(s, p.operands[0]);
+    if (offset === null) return -Errno.EINVAL;
+    if (zero) {
+      const count = cvtnum(s, p.operands[1]);
+      if (count === null) return -Errno.EINVAL;
+      const req: AioRequest = {
+        s,
+        blk,
+        offset,
+        size: count,
+        buf: null,
+        quiet,
+        verbose: false,
+        machine,
+        pattern: null,
+        cookie: null,
+        t0: now(),
+      };
+      s.aioPending++;
+      blk.aioPwriteZeroes(offset, count, flags, writeDone, req);
+      return 0;
+    }
+    const vec = createIovec(s, p.operands.slice(1), pattern);
+    if (vec === null) {
+      blk.acctInvalid(BlockAcctType.WRITE);
+      return -Errno.EINVAL;
+    }
+    const cookie = new BlockAcctCookie();
+    const req: AioRequest = {
+      s,
+      blk,
+      offset,
+      size: vec.qiov.size,
+      buf: vec.buf,
+      quiet,
+      verbose: false,
+      machine,
+      pattern: null,
+      cookie,
+      t0: now(),
+    };
+    blk.acctStart(cookie, req.size, BlockAcctType.WRITE);
+    s.aioPending++;
+    blk.aioPwritev(offset, vec.qiov, flags, writeDone, req);
+    return 0;
+  },
+};
+
+export const aioFlushCommand: IoCommand = {
+  name: 'aio_flush',
+  argmin: 0,
+  argmax: 0,
+  oneline: 'completes all outstanding aio requests',
+  async run(s) {
+    const blk = s.blk;
+    const cookie = new BlockAcctCookie();
+    blk.acctStart(cookie, 0, BlockAcctType.FLUSH);
+    // blk_drain_all: every request of the BlockBackend completes (callbacks included).
+    await blk.drain();
+    blk.acctDone(cookie);
+    return 0;
+  },
+};

@@ -1,0 +1,101 @@
+/**
+ * blkdebug breakpoint control (`break`, `wait_break`, `resume`, `remove_break`, as iotest 077
+ * uses them) and `sleep`. The breakpoint commands act on the first blkdebug node below the
+ * BlockBackend (bdrv_debug_breakpoint follows primary children); without one they fail with
+ * -ENOTSUP like QEMU's.
+ */
+import { Errno, strerror } from '@vmkit/core';
+import { findBlkdebug, type BlkdebugState } from '@vmkit/block-layer';
+import { parseCInteger, type IoCommand } from './command.js';
+import type { IoSession } from './session.js';
+
+function blkdebugOf(s: IoSession): BlkdebugState | null {
+  return findBlkdebug(s.bs);
+}
+
+export const breakCommand: IoCommand = {
+  name: 'break',
+  argmin: 2,
+  argmax: 2,
+  args: 'event tag',
+  oneline: 'sets a breakpoint on event and tags the stopped request as tag',
+  run(s, argv) {
+    const dbg = blkdebugOf(s);
+    const ret = dbg === null ? -Errno.ENOTSUP : dbg.breakpoint(argv[1], argv[2]);
+    if (ret < 0) {
+      s.con.line(`Could not set breakpoint: ${strerror(ret)}`);
+      return ret;
+    }
+    return 0;
+  },
+};
+
+export const removeBreakCommand: IoCommand = {
+  name: 'remove_break',
+  argmin: 1,
+  argmax: 1,
+  args: 'tag',
+  oneline: 'remove a breakpoint by tag',
+  run(s, argv) {
+    const dbg = blkdebugOf(s);
+    const ret = dbg === null ? -Errno.ENOTSUP : dbg.removeBreak(argv[1]);
+    if (ret < 0) {
+      s.con.line(`Could not remove breakpoint ${argv[1]}: ${strerror(ret)}`);
+      return ret;
+    }
+    return 0;
+  },
+};
+
+export const resumeCommand: IoCommand = {
+  name: 'resume',
+  argmin: 1,
+  argmax: 1,
+  args: 'tag',
+  oneline: 'resumes the request tagged as tag',
+  run(s, argv) {
+    const dbg = blkdebugOf(s);
+    const ret = dbg === null ? -Errno.ENOTSUP : dbg.resume(argv[1]);
+    if (ret < 0) {
+      s.con.line(`Could not resume request: ${strerror(ret)}`);
+      return ret;
+    }
+    return 0;
+  },
+};
+
+export const waitBreakCommand: IoCommand = {
+  name: 'wait_break',
+  argmin: 1,
+  argmax: 1,
+  args: 'tag',
+  oneline: 'waits for the suspension of a request',
+  async run(s, argv) {
+    const dbg = blkdebugOf(s);
+    if (dbg === null) {
+      // QEMU would poll forever here; saying why is more useful.
+      s.con.line(`Could not wait for breakpoint: ${strerror(-Errno.ENOTSUP)}`);
+      return -Errno.ENOTSUP;
+    }
+    await dbg.waitBreak(argv[1]);
+    return 0;
+  },
+};
+
+export const sleepCommand: IoCommand = {
+  name: 'sleep',
+  argmin: 1,
+  argmax: 1,
+  oneline: 'waits for the given value in milliseconds',
+  noFileOk: true,
+  async run(s, argv) {
+    const ms = parseCInteger(argv[1]);
+    if (ms === null || ms < 0) {
+      s.con.line(`${argv[1]} is not a valid number`);
+      return -Errno.EINVAL;
+    }
+    // The event loop keeps running meanwhile: AIO requests complete during the sleep.
+    await new Promise<void>((resolve) => setTimeout(resolve, ms));
+    return 0;
+  },
+};

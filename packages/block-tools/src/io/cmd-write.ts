@@ -1,0 +1,218 @@
+/** `write` and `writev` (qemu-io write_f, writev_f). */
+import { readFileSync } from 'node:fs';
+import { Errno, IOVector, errnoFromNodeError, strerror } from '@vmkit/core';
+import { BDRV_REQUEST_MAX_BYTES, BDRV_SECTOR_SIZE, RequestFlags } from '@vmkit/block-layer';
+import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
+import { createIovec, patternBuffer } from './buffers.js';
+import { now, printReport, since } from './report.js';
+import type { IoSession } from './session.js';
+
+const WRITE_HELP = `
+ writes a range of bytes from the given offset
+
+ Example:
+ 'write 512 1k' - writes 1 kilobyte at 512 bytes into the open file
+
+ Writes into a segment of the currently open file, using a buffer
+ filled with a set pattern (0xcdcdcdcd).
+ -b, -- write to the VM state rather than the virtual disk
+ -c, -- write compressed data with blk_write_compressed
+ -f, -- use Force Unit Access semantics
+ -n, -- with -z, don't allow slow fallback
+ -p, -- ignored for backwards compatibility
+ -P, -- use different pattern to fill file
+ -s, -- use a pattern file to fill the write buffer
+ -C, -- report statistics in a machine parsable format
+ -q, -- quiet mode, do not show I/O statistics
+ -u, -- with -z, allow unmapping
+ -z, -- write zeroes using blk_co_pwrite_zeroes
+
+`;
+
+/** qemu_io_alloc_from_file: the file's bytes repeated to fill `len`; null after an error. */
+function bufferFromFile(s: IoSession, path: string, len: number): Uint8Array | null {
+  let data: Uint8Array;
+  try {
+    data = readFileSync(path);
+  } catch (e) {
+    s.con.error(`Failed to open file ${path}: ${strerror(errnoFromNodeError(e))}`);
+    return null;
+  }
+  if (data.length === 0) {
+    s.con.error(`Failed to read pattern from file ${path}: it is empty`);
+    return null;
+  }
+  const buf = new Uint8Array(len);
+  for (let pos = 0; pos < len; pos += data.length)
+    buf.set(data.subarray(0, Math.min(data.length, len - pos)), pos);
+  return buf;
+}
+
+export const writeCommand: IoCommand = {
+  name: 'write',
+  altname: 'w',
+  argmin: 2,
+  argmax: -1,
+  args: '[-bcCfnquz] [-P pattern | -s source_file] off len',
+  oneline: 'writes a number of bytes at a specified offset',
+  help: WRITE_HELP,
+  needsWrite: true,
+  async run(s, argv) {
+    const p = parseCommandOptions(s, this, argv, 'bcCfnpP:qs:uz');
+    if (p === null) return -Errno.EINVAL;
+    let machine = false;
+    let quiet = false;
+    let vmstate = false;
+    let compressed = false;
+    let zero = false;
+    let pattern = 0xcd;
+    let sources = 0;
+    let patternFile: string | null = null;
+    let flags = 0;
+    for (const o of p.options) {
+      const arg = o.value === true ? '' : o.value;
+      switch (o.letter) {
+        case 'b':
+          vmstate = true;
+          break;
+        case 'c':
+          compressed = true;
+          break;
+        case 'C':
+          machine = true;
+          break;
+        case 'f':
+          flags |= RequestFlags.FUA;
+          break;
+        case 'n':
+          flags |= RequestFlags.NO_FALLBACK;
+          break;
+        case 'P': {
+          const v = parsePattern(s, arg);
+          if (v === null) return -Errno.EINVAL;
+          pattern = v;
+          sources++;
+          break;
+        }
+        case 'q':
+          quiet = true;
+          break;
+        case 's':
+          patternFile = arg;
+          sources++;
+          break;
+        case 'u':
+          flags |= RequestFlags.MAY_UNMAP;
+          break;
+        case 'z':
+          zero = true;
+          sources++;
+          break;
+      }
+    }
+    if (p.operands.length !== 2) return usage(s, this);
+    const refuse = (msg: string): number => {
+      s.con.line(msg);
+      return -Errno.EINVAL;
+    };
+    if (vmstate && zero) return refuse('-b and -z cannot be specified at the same time');
+    if (flags & RequestFlags.FUA && (vmstate || compressed)) {
+      return refuse('-f and -b or -c cannot be specified at the same time');
+    }
+    if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse('-u requires -z to be specified');
+    if (flags & RequestFlags.NO_FALLBACK && !zero) return refuse('-n requires -z to be specified');
+    if (sources > 1) return refuse('Only one of -z, -P, and -s can be specified at the same time');
+    const offset = cvtnum(s, p.operands[0]);
+    if (offset === null) return -Errno.EINVAL;
+    const count = cvtnum(s, p.operands[1]);
+    if (count === null) return -Errno.EINVAL;
+    if (count > BDRV_REQUEST_MAX_BYTES && !(flags & RequestFlags.NO_FALLBACK)) {
+      return refuse(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES} without -n, given ${p.operands[1]}`);
+    }
+    if (vmstate || compressed) {
+      if (offset % BDRV_SECTOR_SIZE !== 0)
+        return refuse(`${offset} is not a sector-aligned value for 'offset'`);
+      if (count % BDRV_SECTOR_SIZE !== 0) return refuse(`${count} is not a sector-aligned value for 'count'`);
+    }
+    let buf: Uint8Array | null = null;
+    if (!zero) {
+      buf = patternFile !== null ? bufferFromFile(s, patternFile, count) : patternBuffer(count, pattern);
+      if (buf === null) return -Errno.EINVAL;
+    }
+    const t0 = now();
+    let ret: number;
+    if (vmstate || compressed) {
+      // No vmkit driver has a VM state area or compression (bdrv_save_vmstate, blk_pwrite_compressed).
+      ret = -Errno.ENOTSUP;
+    } else if (zero) {
+      ret = await s.blk.coPwriteZeroes(offset, count, flags);
+    } else {
+      ret = await s.blk.coPwritev(offset, count, IOVector.fromBuffer(buf!), flags);
+    }
+    const elapsed = since(t0);
+    if (ret < 0) {
+      s.con.line(`write failed: ${strerror(ret)}`);
+      return ret;
+    }
+    if (!quiet) printReport(s.con, 'wrote', elapsed, offset, count, count, 1, machine);
+    return 0;
+  },
+};
+
+const WRITEV_HELP = `
+ writes a range of bytes from the given offset source from multiple buffers
+
+ Example:
+ 'writev 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file
+
+ Writes into a segment of the currently open file, using a buffer
+ filled with a set pattern (0xcdcdcdcd).
+ -P, -- use different pattern to fill file
+ -C, -- report statistics in a machine parsable format
+ -f, -- use Force Unit Access semantics
+ -q, -- quiet mode, do not show I/O statistics
+
+`;
+
+export const writevCommand: IoCommand = {
+  name: 'writev',
+  argmin: 2,
+  argmax: -1,
+  args: '[-Cfq] [-P pattern] off len [len..]',
+  oneline: 'writes a number of bytes at a specified offset',
+  help: WRITEV_HELP,
+  needsWrite: true,
+  async run(s, argv) {
+    const p = parseCommandOptions(s, this, argv, 'CfqP:');
+    if (p === null) return -Errno.EINVAL;
+    let machine = false;
+    let quiet = false;
+    let flags = 0;
+    let pattern = 0xcd;
+    for (const o of p.options) {
+      if (o.letter === 'C') machine = true;
+      else if (o.letter === 'f') flags |= RequestFlags.FUA;
+      else if (o.letter === 'q') quiet = true;
+      else if (o.letter === 'P') {
+        const v = parsePattern(s, o.value === true ? '' : o.value);
+        if (v === null) return -Errno.EINVAL;
+        pattern = v;
+      }
+    }
+    if (p.operands.length < 2) return usage(s, this);
+    const offset = cvtnum(s, p.operands[0]);
+    if (offset === null) return -Errno.EINVAL;
+    const vec = createIovec(s, p.operands.slice(1), pattern);
+    if (vec === null) return -Errno.EINVAL;
+    const size = vec.qiov.size;
+    const t0 = now();
+    const ret = await s.blk.coPwritev(offset, size, vec.qiov, flags);
+    const elapsed = since(t0);
+    if (ret < 0) {
+      s.con.line(`writev failed: ${strerror(ret)}`);
+      return ret;
+    }
+    if (!quiet) printReport(s.con, 'wrote', elapsed, offset, size, size, 1, machine);
+    return 0;
+  },
+};
