@@ -29,8 +29,14 @@ export interface BdrvChildParent {
   drainedPoll(child: BdrvChild): boolean;
   /** The child node changed length (blk_root_resize → device resize callback). */
   resize?(child: BdrvChild): void;
-  /** The child node moved to `ctx`; the parent should follow or refuse by throwing. */
-  changeAioContext?(child: BdrvChild, ctx: AioContext): void;
+  /**
+   * Phase 1 of an AioContext change of the child's graph (QEMU change_aio_ctx): may this parent
+   * follow to `ctx`? Returns null to agree, or the refusal message. Must change nothing: another
+   * user may still refuse. Without this hook the parent agrees.
+   */
+  prepareAioContextChange?(child: BdrvChild, ctx: AioContext): string | null;
+  /** Phase 2: every user agreed and the nodes have moved; the parent follows. Cannot fail. */
+  commitAioContextChange?(child: BdrvChild, ctx: AioContext): void;
   /** The edge was attached to / detached from a child node (bdrv_replace_child_noperm). */
   attach?(child: BdrvChild): void;
   detach?(child: BdrvChild): void;

@@ -23,3 +23,58 @@ export {
   type ReceivedBytes,
 } from './unix-connection.js';
 export { UnixListener, type ListenOptions } from './unix-listener.js';
+
+// vhost-user protocol
+export * from './protocol/constants.js';
+export { VhostUserProtocolError } from './protocol/protocol-error.js';
+export {
+  decodeHeader,
+  encodeMessage,
+  encodeReply,
+  needsReply,
+  type VhostUserHeader,
+  type VhostUserMessage,
+} from './protocol/message.js';
+export {
+  decodeConfigAccess,
+  decodeMemoryTable,
+  decodeU64,
+  decodeVringAddress,
+  decodeVringState,
+  encodeConfigAccess,
+  encodeMemoryTable,
+  encodeU64,
+  encodeVringAddress,
+  encodeVringState,
+  type ConfigAccess,
+  type MemoryRegionDescription,
+  type VringAddress,
+  type VringState,
+} from './protocol/payloads.js';
+export {
+  isReadEnd,
+  readMessage,
+  type ReadMessageOptions,
+  type VhostUserDirection,
+  type VhostUserReadEnd,
+} from './protocol/reader.js';
+export { VhostUserMaster, type MasterRequestOptions } from './protocol/master.js';
+
+// vhost-user back-end for any VirtioDevice
+export {
+  VhostUserBackend,
+  VHOST_USER_BACKEND_PROTOCOL_FEATURES,
+  type VhostUserBackendOptions,
+  type VhostUserCloseInfo,
+} from './backend/vhost-user-backend.js';
+export {
+  VhostUserServer,
+  type VhostUserConnectEvent,
+  type VhostUserDisconnectEvent,
+  type VhostUserRejectEvent,
+  type VhostUserServerEvents,
+  type VhostUserServerOptions,
+} from './backend/vhost-user-server.js';
+export { VhostUserTransport } from './backend/vhost-user-transport.js';
+export { MAX_MAPPING_CHUNK, VhostMemoryTable, type VhostMemoryRegion } from './backend/memory-table.js';
+export { describeStatus, type VhostUserBackendStatus, type VhostUserRingStatus } from './backend/status.js';

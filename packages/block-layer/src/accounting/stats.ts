@@ -3,6 +3,7 @@ import { BLOCK_MAX_IOTYPE, BlockAcctType } from './acct-type.js';
 import type { BlockAcctCookie } from './cookie.js';
 import { BlockLatencyHistogram } from './latency-histogram.js';
 import { BlockAcctTimedStats } from './timed-stats.js';
+import { CoarseHostTime } from './coarse-time.js';
 
 /** QAPI OnOffAuto, as taken by the `account-invalid` / `account-failed` options. */
 export type OnOffAuto = 'on' | 'off' | 'auto';
@@ -38,7 +39,8 @@ function fromOnOffAuto(v: OnOffAuto | undefined, current: boolean): boolean {
  * `mergeDone()` when requests were merged. Counters are per `BlockAcctType` index and are meant
  * to be read, not written, by users.
  *
- * Times come from the injected clock (QEMU uses REALTIME, or VIRTUAL under qtest).
+ * Times come from the injected clock (QEMU uses REALTIME, or VIRTUAL under qtest). On the host
+ * clock, start() and done()/failed() read it through CoarseHostTime (see there).
  */
 export class BlockAcctStats {
   readonly clock: Clock;
@@ -69,6 +71,8 @@ export class BlockAcctStats {
 
   /** Stats intervals, most recently added first (QEMU prepends to its list). */
   private readonly timed: BlockAcctTimedStats[] = [];
+  /** Per-request time source: the clock itself, or a coarse reader of the host clock. */
+  private readonly hotClock: { now(): number };
 
   constructor(clock: Clock, options: BlockAcctStatsOptions = {}) {
     const fixed = options.fixedLatencyNs;
@@ -76,6 +80,7 @@ export class BlockAcctStats {
       throw new ConfigError(`fixedLatencyNs must be a non-negative integer, got ${fixed}`);
     }
     this.clock = clock;
+    this.hotClock = clock.kind === 'host' ? new CoarseHostTime(clock) : clock;
     this.fixedLatencyNs = fixed;
     const hists: BlockLatencyHistogram[] = [];
     for (let i = 0; i < BLOCK_MAX_IOTYPE; i++) hists.push(new BlockLatencyHistogram());
@@ -117,7 +122,7 @@ export class BlockAcctStats {
   /** block_acct_start(): fill `cookie` (owned by the request, reused) for a request of `bytes`. */
   start(cookie: BlockAcctCookie, bytes: number, type: BlockAcctType): void {
     cookie.bytes = bytes;
-    cookie.startTimeNs = this.clock.now();
+    cookie.startTimeNs = this.hotClock.now();
     cookie.type = type;
   }
 
@@ -176,7 +181,7 @@ export class BlockAcctStats {
   private accountOne(cookie: BlockAcctCookie, failed: boolean): void {
     const type = cookie.type;
     if (type === BlockAcctType.NONE) return;
-    const now = this.clock.now();
+    const now = this.hotClock.now();
     const latency = this.fixedLatencyNs ?? now - cookie.startTimeNs;
 
     if (failed) {

@@ -135,7 +135,7 @@ export class BlockBackend extends BlockBackendIoApi {
     }
     if (bs.aioContext !== this.ctx) {
       try {
-        this.alignInsertedContext(bs);
+        this.alignInsertedContext(bs, root);
       } catch (e) {
         this.graph.unrefChild(root);
         if (e instanceof ConfigError) throw new BlockError(Errno.EPERM, e.message, { cause: e });
@@ -154,9 +154,9 @@ export class BlockBackend extends BlockBackendIoApi {
    * bdrv_attach_child_common: the node follows the BlockBackend's context (asking its other
    * users); if it cannot, the BlockBackend follows the node when it may change.
    */
-  private alignInsertedContext(bs: BlockDriverState): void {
+  private alignInsertedContext(bs: BlockDriverState, root: BdrvChild): void {
     try {
-      this.graph.changeAioContext(bs, this.ctx);
+      this.graph.changeAioContext(bs, this.ctx, root);
     } catch (e) {
       if (!this.canChangeAioContext()) throw e;
       this.applyAioContext(bs.aioContext);
@@ -165,8 +165,8 @@ export class BlockBackend extends BlockBackendIoApi {
 
   /**
    * blk_remove_bs: notifies, moves the throttle timers to the main context, drains, and detaches
-   * the root. The BlockBackend keeps its AioContext; the node goes back to the main context when
-   * nothing else holds it elsewhere.
+   * the root. The BlockBackend keeps its AioContext; the node goes back to the main context if
+   * it has no other parent (BlockGraph.unrefChild, as bdrv_root_unref_child).
    */
   async removeBs(): Promise<void> {
     const root = this.root;
@@ -189,13 +189,6 @@ export class BlockBackend extends BlockBackendIoApi {
       if (this.root !== root) return;
       this.root = null;
       this.graph.unrefChild(root);
-      if (!bs.deleted && bs.aioContext !== this.graph.mainContext) {
-        try {
-          this.graph.changeAioContext(bs, this.graph.mainContext);
-        } catch {
-          // Another user keeps the node in its context.
-        }
-      }
     } finally {
       bs.unref();
     }
@@ -256,20 +249,13 @@ export class BlockBackend extends BlockBackendIoApi {
 
   /**
    * blk_set_aio_context: moves the whole graph connected to the root node (other users of it may
-   * refuse: ConfigError, nothing moves), then this BlockBackend. Without node, just records it.
+   * refuse: ConfigError, and then nothing has moved), then this BlockBackend. Without node, just
+   * records it.
    */
   setAioContext(ctx: AioContext): void {
-    const bs = this.bs;
-    if (bs !== null && bs.aioContext !== ctx) {
-      const old = this.ctx;
-      // Our edge already agrees, so the graph does not ask us (the ignore_child of QEMU).
-      this.ctx = ctx;
-      try {
-        this.graph.changeAioContext(bs, ctx);
-      } finally {
-        this.ctx = old;
-      }
-    }
+    const root = this.root;
+    // Our own edge is not followed (QEMU's ignore_child): we move ourselves below.
+    if (root?.bs && root.bs.aioContext !== ctx) this.graph.changeAioContext(root.bs, ctx, root);
     this.applyAioContext(ctx);
   }
 

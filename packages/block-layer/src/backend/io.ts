@@ -39,11 +39,36 @@ function mustPark(blk: BlockBackendBase): boolean {
   return blk.quiesceCounter > 0 && !blk.disableRequestQueuing;
 }
 
-async function decNodeAfter(bs: BlockDriverState, pending: Promise<number>): Promise<number> {
-  try {
-    return await pending;
-  } finally {
+/** Free NodeRelease objects kept for reuse. */
+const RELEASE_POOL_MAX = 4096;
+const releasePool: NodeRelease[] = [];
+
+/**
+ * Drops the root node's in-flight reference when an asynchronous request settles. Pooled, with
+ * its callbacks made once: one `then` per request, no closure, no async frame.
+ */
+class NodeRelease {
+  private bs: BlockDriverState | null = null;
+  readonly onResult = (ret: number): number => {
+    this.release();
+    return ret;
+  };
+  readonly onFailure = (error: unknown): Promise<number> => {
+    this.release();
+    return Promise.reject(error as Error);
+  };
+
+  static after(bs: BlockDriverState, pending: Promise<number>): Promise<number> {
+    const r = releasePool.pop() ?? new NodeRelease();
+    r.bs = bs;
+    return pending.then(r.onResult, r.onFailure);
+  }
+
+  private release(): void {
+    const bs = this.bs!;
+    this.bs = null;
     bs.decInFlight();
+    if (releasePool.length < RELEASE_POOL_MAX) releasePool.push(this);
   }
 }
 
@@ -94,7 +119,7 @@ function rwChecked(
     bs.decInFlight();
     return r;
   }
-  return decNodeAfter(bs, r);
+  return NodeRelease.after(bs, r);
 }
 
 function dispatch(

@@ -3,7 +3,7 @@
  * callbacks (B1–B3), resize notification, AioContext changes and the description used in
  * permission errors.
  */
-import { ConfigError, type AioContext } from '@vmkit/core';
+import type { AioContext } from '@vmkit/core';
 import type { BdrvChild, BdrvChildParent } from '../child.js';
 import type { BlockBackend } from './block-backend.js';
 
@@ -56,12 +56,16 @@ export class BlockBackendRootParent implements BdrvChildParent {
   }
 
   /**
-   * blk_root_change_aio_ctx: the graph moves to `ctx`. Only a BlockBackend allowed to change, or
-   * one with a monitor name and no device, follows; others refuse and nothing moves.
+   * blk_root_change_aio_ctx: the graph is about to move to `ctx`. Only a BlockBackend allowed to
+   * change, or one with a monitor name and no device, may follow; the others refuse (and then
+   * nothing moves).
    */
-  changeAioContext(_child: BdrvChild, ctx: AioContext): void {
-    const blk = this.blk;
-    if (!blk.canChangeAioContext()) throw new ConfigError('Cannot change iothread of active block backend');
-    blk.applyAioContext(ctx);
+  prepareAioContextChange(): string | null {
+    return this.blk.canChangeAioContext() ? null : 'Cannot change iothread of active block backend';
+  }
+
+  /** blk_root_set_aio_ctx_commit: every user agreed and the nodes moved; follow them. */
+  commitAioContextChange(_child: BdrvChild, ctx: AioContext): void {
+    this.blk.applyAioContext(ctx);
   }
 }

@@ -54,6 +54,8 @@ export interface BenchResult {
   flushInterval: number;
   imageSize: number;
   seconds: number;
+  /** CPU time of the process (user + system) during the run, in seconds. */
+  cpuSeconds: number;
   iops: number;
   mibps: number;
   /** First failure (negative errno), 0 when every request succeeded. */
@@ -173,11 +175,13 @@ export async function runBench(blk: BlockBackend, options: Partial<BenchOptions>
   const imageSize = await blk.coGetLength();
   if (imageSize < 0) throw new Error(`Could not get the image size: ${strerror(imageSize)}`);
   const run = new BenchRun(blk, o, imageSize);
+  const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   run.submit();
   run.checkDone();
   await run.finished;
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   // Requests still running after a failure must finish before the caller closes the image.
   await blk.drain();
   const completed = o.count - run.n;
@@ -191,6 +195,7 @@ export async function runBench(blk: BlockBackend, options: Partial<BenchOptions>
     flushInterval: o.flushInterval,
     imageSize,
     seconds,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
     iops: seconds > 0 ? completed / seconds : 0,
     mibps: seconds > 0 ? (completed * o.bufsize) / seconds / (1 << 20) : 0,
     error: run.error,

@@ -4,7 +4,7 @@
  * driver and the design notes.
  */
 import * as fs from 'node:fs';
-import { Errno, errnoFromNodeError, type IOVector } from '@vmkit/core';
+import { Errno, errnoFromNodeError, type AioContext, type IOVector } from '@vmkit/core';
 import { IOV_MAX } from '../constants.js';
 
 export type ErrCallback = (err: NodeJS.ErrnoException | null) => void;
@@ -42,6 +42,7 @@ export const fileIo: FileIoCalls = {
 };
 
 export type FileAio = 'threads' | 'io_uring';
+const MERGE_MAX = Number(process.env.VMKIT_MERGE_MAX ?? 1024);
 
 // ---- aligned memory ------------------------------------------------------------------------------
 
@@ -96,7 +97,19 @@ function learnAlignment(views: readonly Uint8Array[], align: number, ok: boolean
 export class FileState {
   plugged = false;
   closed = false;
-  /** Requests held while plugged, in submission order. */
+  /**
+   * True from an fs completion callback until the flush bottom half that it scheduled runs (the
+   * check phase of the same loop turn). Requests submitted meanwhile while others are still in
+   * flight (typically by the callbacks of the completions being delivered, at depth > 1) are
+   * held and then go out together, merged; with nothing else in flight a request goes at once,
+   * so a lone request (depth 1) pays no extra latency.
+   */
+  delivering = false;
+  /** Requests started and not finished. */
+  inFlight = 0;
+  /** A deferred flush is queued in the context's defer_call section. */
+  deferred = false;
+  /** Requests held while plugged, delivering or in a defer_call section, in submission order. */
   readonly queue: FileRequest[] = [];
   readonly pool: FileRequest[] = [];
   readonly batchPool: FileBatch[] = [];
@@ -108,7 +121,36 @@ export class FileState {
     /** Request and memory alignment (1 without O_DIRECT). */
     readonly align: number,
     readonly aio: FileAio,
+    /** The node's AioContext (kept up to date by the driver's attachAioContext). */
+    public ctx: AioContext,
   ) {}
+
+  /** Called first by every fs completion callback: holds new submissions until the flush BH. */
+  enterDelivery(): void {
+    if (this.delivering) return;
+    this.delivering = true;
+    this.ctx.scheduleOneshot(this.deliveryDone);
+  }
+
+  private readonly deliveryDone = (): void => {
+    this.delivering = false;
+    if (!this.plugged && !this.deferred && this.queue.length) flushQueue(this);
+  };
+
+  /** Queues `req` if submissions are being batched; false when it must go at once. */
+  hold(req: FileRequest): boolean {
+    if (this.plugged || (this.delivering && this.inFlight > 1)) {
+      this.queue.push(req);
+    } else if (this.ctx.deferCallDepth > 0) {
+      this.queue.push(req);
+      if (!this.deferred) {
+        this.deferred = true;
+        this.ctx.deferCall(flushDeferred, this);
+      }
+    } else return false;
+    if (this.queue.length >= IOV_MAX) flushQueue(this);
+    return true;
+  }
 
   takeBounce(bytes: number): Uint8Array {
     const pool = this.bouncePool;
@@ -128,12 +170,19 @@ export class FileState {
   }
 }
 
+const NO_VIEW = new Uint8Array(0);
+
+/** Makes `out` exactly `n` long (assigning `length` is a runtime call: only when it changes). */
+function setViewCount(out: Uint8Array[], n: number): void {
+  if (out.length !== n) out.length = n;
+}
+
 /** Views of qiov bytes [offset, offset + bytes) into `out` (no copy; whole views are reused). */
 function collectViews(qiov: IOVector, offset: number, bytes: number, out: Uint8Array[]): void {
-  out.length = 0;
   const views = qiov.views;
   let skip = offset;
   let left = bytes;
+  let k = 0;
   for (let i = 0; i < views.length && left > 0; i++) {
     const v = views[i];
     if (skip >= v.length) {
@@ -141,10 +190,17 @@ function collectViews(qiov: IOVector, offset: number, bytes: number, out: Uint8A
       continue;
     }
     const n = Math.min(v.length - skip, left);
-    out.push(skip === 0 && n === v.length ? v : v.subarray(skip, skip + n));
+    out[k++] = skip === 0 && n === v.length ? v : v.subarray(skip, skip + n);
     left -= n;
     skip = 0;
   }
+  setViewCount(out, k);
+}
+
+/** `out` = [view]. */
+function oneView(out: Uint8Array[], view: Uint8Array): void {
+  out[0] = view;
+  setViewCount(out, 1);
 }
 
 function submitViews(fd: number, write: boolean, views: Uint8Array[], pos: number, cb: IoCallback): void {
@@ -192,10 +248,8 @@ export class FileRequest {
       else this.probing = verdict === 'try';
     }
     const p = new Promise<number>(this.executor);
-    if (s.plugged) {
-      s.queue.push(this);
-      if (s.queue.length >= IOV_MAX) flushQueue(s);
-    } else this.submit();
+    s.inFlight++;
+    if (!s.hold(this)) this.submit();
     return p;
   }
 
@@ -204,8 +258,7 @@ export class FileRequest {
     this.bounce = b;
     this.probing = false;
     if (this.write) this.qiov!.copyTo(b, this.qiovOffset, this.bytes);
-    this.views.length = 0;
-    this.views.push(b.subarray(0, this.bytes));
+    oneView(this.views, b.subarray(0, this.bytes));
   }
 
   submit(): void {
@@ -216,14 +269,14 @@ export class FileRequest {
   restart(): void {
     this.done = 0;
     if (this.bounce !== null) {
-      this.views.length = 0;
-      this.views.push(this.bounce.subarray(0, this.bytes));
+      oneView(this.views, this.bounce.subarray(0, this.bytes));
     } else collectViews(this.qiov!, this.qiovOffset, this.bytes, this.views);
     this.submit();
   }
 
   private ioDone(err: NodeJS.ErrnoException | null, n: number): void {
     const s = this.s;
+    s.enterDelivery();
     if (err !== null) {
       if (this.probing && err.code === 'EINVAL') {
         learnAlignment(this.views, s.align, false);
@@ -257,8 +310,7 @@ export class FileRequest {
       return;
     }
     if (this.bounce !== null) {
-      this.views.length = 0;
-      this.views.push(this.bounce.subarray(this.done, this.bytes));
+      oneView(this.views, this.bounce.subarray(this.done, this.bytes));
     } else collectViews(this.qiov!, this.qiovOffset + this.done, this.bytes - this.done, this.views);
     this.submit();
   }
@@ -272,9 +324,12 @@ export class FileRequest {
       this.bounce = null;
     }
     const resolve = this.resolve!;
+    s.inFlight--;
     this.resolve = null;
     this.qiov = null;
-    this.views.length = 0;
+    // Drop the guest buffers without resizing (the next collectViews sets the count).
+    const views = this.views;
+    for (let i = 0; i < views.length; i++) views[i] = NO_VIEW;
     this.probing = false;
     s.pool.push(this);
     resolve(ret);
@@ -293,6 +348,7 @@ class FileBatch {
   constructor(readonly s: FileState) {}
 
   private ioDone(err: NodeJS.ErrnoException | null, n: number): void {
+    this.s.enterDelivery();
     const members = this.members;
     const ok = err === null && n === this.bytes;
     const align = this.s.align;
@@ -315,6 +371,12 @@ class FileBatch {
   }
 }
 
+/** The defer_call flush (defer_call_end of the outermost section). */
+function flushDeferred(s: FileState): void {
+  s.deferred = false;
+  if (!s.plugged && s.queue.length) flushQueue(s);
+}
+
 /** Submits what was queued while plugged, merging contiguous runs. */
 export function flushQueue(s: FileState): void {
   const q = s.queue;
@@ -326,7 +388,7 @@ export function flushQueue(s: FileState): void {
     let end = first.offset + first.bytes;
     while (j < q.length) {
       const r = q[j];
-      if (r.write !== first.write || r.offset !== end || niov + r.views.length > IOV_MAX) break;
+      if (r.write !== first.write || r.offset !== end || niov + r.views.length > IOV_MAX || j - i >= MERGE_MAX) break;
       niov += r.views.length;
       end += r.bytes;
       j++;

@@ -187,7 +187,7 @@ async function openFile(bs: BlockDriverState<FileState>, o: FileOptions): Promis
     if (align < 0)
       await fail(`Could not find working O_DIRECT alignment for '${o.filename}': try cache.direct=off`);
   }
-  bs.opaque = new FileState(fd, o.filename, direct, align, o.aio);
+  bs.opaque = new FileState(fd, o.filename, direct, align, o.aio, bs.aioContext);
 }
 
 function state(bs: BlockDriverState<FileState>): FileState {
@@ -251,13 +251,16 @@ export const fileDriver: BlockDriver<FileState, FileOptions> = {
     bs.limits.minMemAlignment = s.align;
     bs.limits.optMemAlignment = Math.max(4096, s.align);
   },
+  attachAioContext(bs) {
+    state(bs).ctx = bs.aioContext;
+  },
   ioPlug(bs) {
     state(bs).plugged = true;
   },
   ioUnplug(bs) {
     const s = state(bs);
     s.plugged = false;
-    if (s.queue.length) flushQueue(s);
+    if (!s.deferred && s.queue.length) flushQueue(s);
   },
   info: (bs) => ({
     formatSpecific: { aio: state(bs).aio, direct: state(bs).direct, alignment: state(bs).align },

@@ -1,7 +1,8 @@
 /**
  * Write path (block/io.c bdrv_co_pwritev_part, bdrv_aligned_pwritev, write_req_prepare/finish).
  * Fast path as for reads: aligned, within max_transfer, no serialising request in flight, no
- * detect-zeroes, no emulated FUA, synchronous driver → no tracking, no await.
+ * detect-zeroes, no emulated FUA, synchronous driver → no tracking, no await. Emulated FUA is
+ * one flush per request, counted as written first (see alignedPwritev).
  */
 import { Errno, type IOVector } from '@vmkit/core';
 import { type MaybePromise, Perm, RequestFlags, type RequestFlagsMask } from '../constants.js';
@@ -10,6 +11,7 @@ import { minNonZero } from '../limits.js';
 import type { BlockDriverState } from '../node.js';
 import { alignDown, alignUp, checkQiovRequest, checkRequest32, nodeOf, type IoTarget } from './check.js';
 import { driverPwritev } from './driver-io.js';
+import { bdrvFlush } from './flush.js';
 import { initPadding, padQiov, paddingRmwRead } from './padding.js';
 import {
   findConflictingRequest,
@@ -202,6 +204,17 @@ export async function alignedPwritev(
     flags |= RequestFlags.ZERO_WRITE;
     if (dz === 'unmap') flags |= RequestFlags.MAY_UNMAP;
   }
+  // FUA the driver cannot honour is emulated by one flush after the whole request (every
+  // fragment, every write-zeroes chunk or bounce write goes down without it).
+  let emulateFua = false;
+  if (flags & RequestFlags.FUA) {
+    const zero = (flags & RequestFlags.ZERO_WRITE) !== 0 || qiov === null;
+    const native = zero ? bs.supportedZeroFlags : bs.supportedWriteFlags;
+    if (!(native & RequestFlags.FUA)) {
+      emulateFua = true;
+      flags &= ~RequestFlags.FUA;
+    }
+  }
   if (ret < 0) {
     // Nothing: the request was refused before reaching the driver.
   } else if (flags & RequestFlags.ZERO_WRITE || qiov === null) {
@@ -224,16 +237,21 @@ export async function alignedPwritev(
     let remaining = bytes;
     while (remaining > 0) {
       const num = Math.min(remaining, maxTransfer);
-      let localFlags = flags;
-      if (num < remaining && flags & RequestFlags.FUA && !(bs.supportedWriteFlags & RequestFlags.FUA)) {
-        // FUA emulated by a flush: only the last fragment needs it.
-        localFlags &= ~RequestFlags.FUA;
-      }
       const done = bytes - remaining;
-      ret = await driverPwritev(bs, offset + done, num, qiov, qiovOffset + done, localFlags);
+      ret = await driverPwritev(bs, offset + done, num, qiov, qiovOffset + done, flags);
       if (ret < 0) break;
       remaining -= num;
     }
+  }
+  if (ret >= 0 && emulateFua) {
+    // Deliberate deviation from QEMU: bdrv_driver_pwritev flushes before
+    // bdrv_co_write_req_finish bumps write_gen, so that flush finds flushed_gen == write_gen
+    // whenever nothing was written since the last flush (or ever) and skips flush_to_disk: the
+    // FUA data is not durable. Counting the write first makes its flush reach the disk (a
+    // concurrent flush that snapshots this generation started after the data was written, so
+    // it covers it). writeReqFinish counts it again: generations are only compared for equality.
+    bs.writeGen++;
+    ret = await bdrvFlush(bs);
   }
   {
     const ev = bs.debugEvent('pwritev_done');

@@ -5,7 +5,7 @@
  * (`runBench`), looked up at run time so that this command works as soon as block-layer exports
  * it, without vmkit-img keeping a second engine.
  */
-import { runBench, type BenchOptions } from '@vmkit/block-layer';
+import { BENCH_DEFAULTS, runBench, type BenchOptions } from '@vmkit/block-layer';
 import { strerror } from '@vmkit/core';
 import type { ToolConsole } from '../common/console.js';
 import { fixed, parseSize } from '../common/numbers.js';
@@ -23,11 +23,8 @@ import {
   type OutputFormat,
 } from './common.js';
 
-/** What vmkit-img passes to block-layer's bench engine. */
-type BenchRequest = Pick<
-  BenchOptions,
-  'count' | 'depth' | 'bufsize' | 'offset' | 'step' | 'write' | 'pattern' | 'flushInterval' | 'drainOnFlush'
->;
+/** What vmkit-img passes to block-layer's bench engine (accounting stays off, as in qemu-img). */
+type BenchRequest = Omit<BenchOptions, 'account'>;
 
 function positive(text: string, what: string): number {
   const v = parseCInteger(text);
@@ -51,17 +48,8 @@ export async function imgBench(con: ToolConsole, args: readonly string[]): Promi
     'no-drain': 'no-drain',
     'force-share': 'U',
   });
-  const req: BenchRequest = {
-    count: 75000,
-    depth: 64,
-    bufsize: 4096,
-    offset: 0,
-    step: 0,
-    write: false,
-    pattern: 0,
-    flushInterval: 0,
-    drainOnFlush: true,
-  };
+  // qemu-img bench's defaults are the engine's (75000 requests of 4 KiB, 64 in parallel).
+  const req: BenchRequest = { ...BENCH_DEFAULTS };
   let format: string | undefined;
   let imageOpts = false;
   let quiet = false;

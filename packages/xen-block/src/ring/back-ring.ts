@@ -4,9 +4,9 @@
  * granted pages laid out contiguously, so a slot may cross a 4 KiB page boundary; slots are
  * addressed in the whole area and never beyond `64 + size * stride`.
  *
- * Every request is copied out of shared memory into a private scratch slot in one sweep before
- * any field is looked at (RING_COPY_REQUEST, the XSA-155 double-fetch defence), then decoded from
- * that copy into the caller's preallocated BlkifRequest.
+ * Every request is copied out of shared memory into a private scratch slot before any field is
+ * looked at (RING_COPY_REQUEST, the XSA-155 double-fetch defence: each shared byte is read at
+ * most once), then decoded from that copy into the caller's preallocated BlkifRequest.
  *
  * The canonical loop (QEMU xen_block_handle_requests):
  *   ring.beginPass();
@@ -14,7 +14,12 @@
  *   if (ring.pushResponsesAndCheckNotify()) port.notify();
  *   if (ring.checkForMoreRequests()) ...schedule another pass
  */
-import { BLKIF_PAGE_SIZE, BLKIF_MAX_RING_PAGE_ORDER } from './constants.js';
+import {
+  BLKIF_MAX_RING_PAGE_ORDER,
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_PAGE_SIZE,
+  BlkifOp,
+} from './constants.js';
 import {
   BLKIF_RESPONSE_ID,
   BLKIF_RESPONSE_OPERATION,
@@ -25,8 +30,12 @@ import {
   type BlkifLayout,
   type BlkifProtocol,
 } from './layout.js';
-import { copyBlkifSlot, decodeBlkifWords, type BlkifRequest } from './request.js';
+import { decodeBlkifWords, type BlkifRequest } from './request.js';
 import { SharedRingIndexes } from './shared-ring.js';
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Words of one `blkif_request_segment`. */
+const SEGMENT_WORDS = 2;
 
 export interface BackRingOptions {
   /**
@@ -76,6 +85,11 @@ export class BackRing {
   private readonly area: DataView;
   private readonly scratch: Uint32Array;
   private readonly mask: number;
+  /** The area as u32 words (little-endian host and a 4-aligned view), else null: use `area`. */
+  private readonly areaWords: Uint32Array | null;
+  /** Words before `seg[]`, and a discard's words after them (up to the end of nr_sectors). */
+  private readonly headWords: number;
+  private readonly discardWords: number;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -89,6 +103,12 @@ export class BackRing {
     this.sring = new SharedRingIndexes(bytes);
     this.area = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     this.scratch = new Uint32Array(this.layout.requestSize >> 2);
+    this.areaWords =
+      LITTLE_ENDIAN_HOST && bytes.byteOffset % 4 === 0
+        ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)
+        : null;
+    this.headWords = this.layout.segmentsOffset >> 2;
+    this.discardWords = ((this.layout.discardNrSectorsOffset + 8) >> 2) - this.headWords;
     const start = options.start ?? 0;
     const idx = start === 'attach' ? this.sring.rspProd : start >>> 0;
     this.reqCons = idx;
@@ -166,11 +186,41 @@ export class BackRing {
   /**
    * Copies slot `idx` (any free-running index) out of shared memory and decodes it, without
    * consuming anything: RING_COPY_REQUEST + blkif_get_*_req.
+   *
+   * Each shared word is read once, into the private scratch words, and decoding reads only the
+   * scratch: first the fixed head (operation, nr_segments, handle, id, sector), then, as the
+   * PRIVATE nr_segments says, only the segments that will be used (or a discard's nr_sectors).
    */
   copySlot(idx: number, dest: BlkifRequest): void {
-    // One sweep over the shared bytes, then decoding from the private words only.
-    copyBlkifSlot(this.area, this.slotOffset(idx), this.layout, this.scratch);
-    decodeBlkifWords(this.scratch, this.layout, dest);
+    const at = this.slotOffset(idx);
+    const w = this.scratch;
+    const head = this.headWords;
+    this.copyWords(at, 0, head);
+    const w0 = w[0];
+    const op = w0 & 0xff;
+    let more: number;
+    if (op === BlkifOp.DISCARD) {
+      more = this.discardWords;
+    } else {
+      const nr = (w0 >>> 8) & 0xff;
+      more = (nr < BLKIF_MAX_SEGMENTS_PER_REQUEST ? nr : BLKIF_MAX_SEGMENTS_PER_REQUEST) * SEGMENT_WORDS;
+    }
+    if (more > 0) this.copyWords(at, head, more);
+    decodeBlkifWords(w, this.layout, dest);
+  }
+
+  // Words [from, from + n) of the slot at byte `at` into the scratch words at the same indexes.
+  private copyWords(at: number, from: number, n: number): void {
+    const w = this.scratch;
+    const u32 = this.areaWords;
+    if (u32 !== null) {
+      const base = (at >> 2) + from;
+      for (let i = 0; i < n; i++) w[from + i] = u32[base + i];
+    } else {
+      const area = this.area;
+      const base = at + (from << 2);
+      for (let i = 0; i < n; i++) w[from + i] = area.getUint32(base + (i << 2), true);
+    }
   }
 
   /**

@@ -62,6 +62,11 @@ export class Blkfront {
   readonly leakedRingRefs: number[] = [];
   /** Set when the backend broke the ring protocol (e.g. published too many responses). */
   backendError: Error | undefined;
+  /**
+   * When set, backend notifications call this instead of processResponses(): a load generator
+   * (BlkfrontStream) that reaps the ring itself.
+   */
+  responseHook: (() => void) | null = null;
 
   private readonly inflight = new Map<bigint, Pending>();
   private readonly queue: Queued[] = [];
@@ -358,7 +363,8 @@ export class Blkfront {
     if (this.port < 0) throw new Error(`blkfront: allocating an event channel failed (${this.port})`);
     this.guest.setPortHandler(this.port, () => {
       this.interrupts++;
-      this.processResponses();
+      if (this.responseHook !== null) this.responseHook();
+      else this.processResponses();
     });
   }
 

@@ -153,6 +153,63 @@ export class FrontRing {
   }
 
   /**
+   * Fills the next slot with a one-segment READ or WRITE without allocating (load generators):
+   * the id as two u32 halves, the sector below 2^32.
+   */
+  pushSimple(
+    operation: number,
+    idLo: number,
+    idHi: number,
+    sector: number,
+    handle: number,
+    gref: number,
+    firstSect: number,
+    lastSect: number,
+  ): void {
+    if (this.full) throw new RangeError('blkif: front ring full');
+    const at = this.slotOffset(this.reqProdPvt);
+    const v = this.view;
+    const l = this.layout;
+    v.setUint32(at, (operation & 0xff) | (1 << 8) | ((handle & 0xffff) << 16), true);
+    if (l.idOffset === 8) v.setUint32(at + 4, 0, true);
+    v.setUint32(at + l.idOffset, idLo >>> 0, true);
+    v.setUint32(at + l.idOffset + 4, idHi >>> 0, true);
+    v.setUint32(at + l.sectorOffset, sector >>> 0, true);
+    v.setUint32(at + l.sectorOffset + 4, 0, true);
+    const seg = at + l.segmentsOffset;
+    v.setUint32(seg, gref >>> 0, true);
+    v.setUint32(seg + 4, (firstSect & 0xff) | ((lastSect & 0xff) << 8), true);
+    this.reqProdPvt = (this.reqProdPvt + 1) >>> 0;
+  }
+
+  /**
+   * Reads the published responses without allocating: `each(idLo, idHi, operation, status)` per
+   * response, rsp_cons advanced. Returns how many were read; throws like takeResponses().
+   */
+  consumeResponses(each: (idLo: number, idHi: number, operation: number, status: number) => void): number {
+    const rp = this.sring.rspProd;
+    if (this.responseProdOverflow(rp) || (rp - this.rspCons) >>> 0 > (this.reqProdPvt - this.rspCons) >>> 0) {
+      throw new Error(
+        `blkif: backend published rsp_prod ${rp} beyond the requests (rsp_cons ${this.rspCons})`,
+      );
+    }
+    const v = this.view;
+    let n = 0;
+    while (this.rspCons !== rp) {
+      const at = this.slotOffset(this.rspCons);
+      this.rspCons = (this.rspCons + 1) >>> 0;
+      n++;
+      each(
+        v.getUint32(at + BLKIF_RESPONSE_ID, true),
+        v.getUint32(at + BLKIF_RESPONSE_ID + 4, true),
+        v.getUint8(at + BLKIF_RESPONSE_OPERATION),
+        v.getInt16(at + BLKIF_RESPONSE_STATUS, true),
+      );
+    }
+    return n;
+  }
+
+  /**
    * RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: publishes req_prod and returns whether the backend's
    * req_event lies in (old, new] (it asked to be woken).
    */

@@ -12,3 +12,4 @@ export { Blkfront, BLKFRONT_MAX_SECTORS } from './blkfront.js';
 export type { BlkfrontInfo, BlkfrontOptions, BlkfrontRequest, SubmitOptions } from './blkfront-options.js';
 export { ReferenceBlkback, type ReferenceBlkbackOptions } from './reference-blkback.js';
 export { waitForWatch } from './xenstore-wait.js';
+export { BlkfrontStream, type BlkfrontStreamOptions, type BlkfrontStreamResult } from './blkfront-stream.js';

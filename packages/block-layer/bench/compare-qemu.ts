@@ -1,0 +1,155 @@
+/**
+ * vmkit-img bench against qemu-img bench, same arguments, same run, alternating tool order each
+ * round (so drift of a shared machine hits both alike):
+ * - null-co 4 KiB reads at depth 32 and at depth 1 (`--image-opts driver=null-co,size=1G`);
+ * - a page-cached raw file, 4 KiB reads at depth 32, `-i threads` for both;
+ * - the same with `-i io_uring`, vmkit running with UV_USE_IO_URING=1 (libuv's io_uring backend).
+ *
+ * The figure of each run is the tool's own "Run completed in S seconds" (count / S), so process
+ * start-up is not counted. Prints one JSON line per run, then per bench and tool the median:
+ * {"bench","tool","iops","runs","ratio"} where ratio = vmkit / qemu-img (medians).
+ * Without qemu-img (or without a built vmkit-img) it prints a skip line and exits 0.
+ *
+ * Run: node packages/block-layer/dist/bench/compare-qemu.js [rounds=3] [scale=1]
+ * Env: QEMU_IMG (default qemu-img), VMKIT_IMG (default ../block-tools' dist bin), BENCH_FILE_MB
+ * (default 256), UV_THREADPOOL_SIZE is passed through to vmkit-img as it is.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const rounds = Number(process.argv[2] ?? 3);
+const scale = Number(process.argv[3] ?? 1);
+const qemuImg = process.env.QEMU_IMG ?? 'qemu-img';
+const here = path.dirname(fileURLToPath(import.meta.url));
+const vmkitImg =
+  process.env.VMKIT_IMG ?? path.resolve(here, '../../../block-tools/dist/src/bin/vmkit-img.js');
+const fileMb = Number(process.env.BENCH_FILE_MB ?? 256);
+
+type Tool = 'qemu-img' | 'vmkit-img';
+
+interface Bench {
+  readonly name: string;
+  /** Arguments after `bench`, identical for both tools (the image is appended). */
+  readonly args: readonly string[];
+  readonly image: 'null-co' | 'file';
+  /** Extra environment of vmkit-img. */
+  readonly vmkitEnv?: Readonly<Record<string, string>>;
+}
+
+function line(o: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Runs one tool; returns the IOPS from its own timing, or an error text. */
+function runTool(tool: Tool, args: readonly string[], env: NodeJS.ProcessEnv): number | string {
+  const [cmd, argv] =
+    tool === 'qemu-img' ? [qemuImg, ['bench', ...args]] : [process.execPath, [vmkitImg, 'bench', ...args]];
+  const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.error) return r.error.message;
+  const out = `${r.stdout}${r.stderr}`;
+  const m = /Run completed in ([0-9.]+) seconds/.exec(out);
+  if (r.status !== 0 || m === null) return out.trim().split('\n').pop() ?? `exit ${r.status}`;
+  const count = Number(args[args.indexOf('-c') + 1]);
+  return count / Number(m[1]);
+}
+
+function available(): string | null {
+  const q = spawnSync(qemuImg, ['--version'], { encoding: 'utf8' });
+  if (q.error || q.status !== 0) return `${qemuImg} not found`;
+  if (!fs.existsSync(vmkitImg)) return `${vmkitImg} not built (npx tsc -b packages/block-tools)`;
+  return null;
+}
+
+/** A raw file of `mb` MiB with non-zero data, read once so that it sits in the page cache. */
+function makeCachedFile(dir: string, mb: number): string {
+  const file = path.join(dir, 'bench.raw');
+  const chunk = new Uint8Array(1 << 20);
+  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7 + 13) & 0xff;
+  const fd = fs.openSync(file, 'w');
+  for (let i = 0; i < mb; i++) fs.writeSync(fd, chunk);
+  fs.closeSync(fd);
+  const rfd = fs.openSync(file, 'r');
+  while (fs.readSync(rfd, chunk) > 0);
+  fs.closeSync(rfd);
+  return file;
+}
+
+function benches(): Bench[] {
+  const n = (x: number): string => String(Math.max(1000, Math.round(x * scale)));
+  const nullOpts = ['--image-opts', 'driver=null-co,size=1G'];
+  return [
+    { name: 'null-co read 4k depth 32', args: ['-c', n(2_000_000), '-d', '32', ...nullOpts], image: 'null-co' },
+    { name: 'null-co read 4k depth 1', args: ['-c', n(300_000), '-d', '1', ...nullOpts], image: 'null-co' },
+    {
+      name: 'file read 4k depth 32 -i threads',
+      args: ['-c', n(300_000), '-d', '32', '-f', 'raw', '-i', 'threads'],
+      image: 'file',
+    },
+    {
+      name: 'file read 4k depth 32 -i io_uring',
+      args: ['-c', n(300_000), '-d', '32', '-f', 'raw', '-i', 'io_uring'],
+      image: 'file',
+      vmkitEnv: { UV_USE_IO_URING: '1' },
+    },
+  ];
+}
+
+function main(): void {
+  const why = available();
+  if (why !== null) {
+    line({ bench: 'compare-qemu', skipped: why });
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkit-cmp-'));
+  try {
+    const file = makeCachedFile(dir, fileMb);
+    for (const b of benches()) {
+      const args = b.image === 'file' ? [...b.args, file] : [...b.args];
+      const iops: Record<Tool, number[]> = { 'qemu-img': [], 'vmkit-img': [] };
+      let failed: string | null = null;
+      for (let round = 0; round < rounds && failed === null; round++) {
+        const order: Tool[] = round % 2 === 0 ? ['qemu-img', 'vmkit-img'] : ['vmkit-img', 'qemu-img'];
+        for (const tool of order) {
+          const env = tool === 'vmkit-img' ? { ...process.env, ...b.vmkitEnv } : process.env;
+          const r = runTool(tool, args, env);
+          if (typeof r === 'string') {
+            failed = `${tool}: ${r}`;
+            break;
+          }
+          iops[tool].push(r);
+          line({ bench: b.name, tool, round, iops: Math.round(r) });
+        }
+      }
+      if (failed !== null) {
+        line({ bench: b.name, skipped: failed });
+        continue;
+      }
+      const q = median(iops['qemu-img']);
+      const v = median(iops['vmkit-img']);
+      const common = { args: ['bench', ...args], uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default' };
+      line({ bench: b.name, tool: 'qemu-img', iops: Math.round(q), runs: iops['qemu-img'].map(Math.round), ...common });
+      line({
+        bench: b.name,
+        tool: 'vmkit-img',
+        iops: Math.round(v),
+        runs: iops['vmkit-img'].map(Math.round),
+        ratio: Math.round((v / q) * 100) / 100,
+        env: b.vmkitEnv ?? {},
+        ...common,
+      });
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main();

@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+// Benchmark (not a test): the test guest runs the same fio jobs against each backend, rounds
+// alternating between backends, and prints JSON lines {job, backend, round, iops, mibps}, then the
+// mean per job and backend and its ratio to the baseline. Under TCG the guest CPU bounds small-block
+// IOPS for every backend, so the ratio is the figure that matters.
+//
+//   node bench-guest.mjs [--backends=qemu-virtio,qsd[,NAME...]] [--NAME='CMD {image} {socket}']
+//                        [--baseline=qsd] [--rounds=2] [--runtime=5] [--size-mib=256]
+//                        [--firmware=seabios|qboot] [--cache DIR]
+//
+// qemu-virtio is QEMU's in-process virtio-blk (cache=writeback), qsd is qemu-storage-daemon's
+// vhost-user-blk export (cache.direct=off); any other NAME is a vhost-user daemon started from the
+// --NAME command template, e.g. --backends=vmkit,qsd --vmkit='vmkit-storage-daemon ... {socket}'.
+import console from 'node:console';
+import process from 'node:process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startCommandDaemon, startQemuStorageDaemon } from './daemons.mjs';
+import { BLOCK, createCheckImage, DEFAULT_LAYOUT } from './layout.mjs';
+import { prepareGuest } from './prepare.mjs';
+import { parseArgs, runGuest } from './run-guest.mjs';
+
+/** The issue's jobs: rw, block size, queue depth. */
+export const BENCH_JOBS = Object.freeze([
+  { rw: 'randread', bs: '4k', depth: 16 },
+  { rw: 'read', bs: '1m', depth: 16 },
+  { rw: 'randwrite', bs: '4k', depth: 16 },
+]);
+
+/**
+ * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number }} BenchSample
+ */
+
+/**
+ * One boot running every job against one backend.
+ * @param {{ guest: { kernel: string, initrd: string }, backend: string, round: number,
+ *   image: string, socket: string, template?: string, runtime: number,
+ *   firmware: 'seabios' | 'qboot' }} o
+ * @returns {Promise<BenchSample[]>}
+ */
+async function benchOnce(o) {
+  const daemon =
+    o.backend === 'qemu-virtio'
+      ? null
+      : o.backend === 'qsd'
+        ? await startQemuStorageDaemon({ image: o.image, socket: o.socket })
+        : await startCommandDaemon({
+            name: o.backend,
+            template: o.template ?? '',
+            image: o.image,
+            socket: o.socket,
+          });
+  try {
+    const fio = BENCH_JOBS.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
+    const run = await runGuest({
+      kernel: o.guest.kernel,
+      initrd: o.guest.initrd,
+      firmware: o.firmware,
+      backend: daemon ? { kind: 'vhost-user', socket: o.socket } : { kind: 'qemu-virtio', image: o.image },
+      params: { test: 'bench', fio },
+      timeoutMs: 60_000 + BENCH_JOBS.length * (o.runtime + 1) * 3_000,
+    });
+    const results = run.steps.filter((s) => s.step === 'fio');
+    if (!run.done || results.length !== BENCH_JOBS.length || results.some((s) => !s.ok)) {
+      throw new Error(`bench on ${o.backend} failed:\n${run.console}${daemon ? daemon.output() : ''}`);
+    }
+    return results.map((s) => {
+      const n = (/** @type {string} */ k) => Number(s.fields[k] ?? 0);
+      return {
+        job: s.fields.job,
+        backend: o.backend,
+        round: o.round,
+        iops: n('read_iops') + n('write_iops'),
+        mibps: Math.round(((n('read_kibps') + n('write_kibps')) / 1024) * 10) / 10,
+      };
+    });
+  } finally {
+    await daemon?.stop();
+  }
+}
+
+/**
+ * @param {{ backends: string[], templates?: Record<string, string>, rounds?: number, runtime?: number,
+ *   sizeMiB?: number, firmware?: 'seabios' | 'qboot', cacheDir?: string,
+ *   onSample?: (s: BenchSample) => void }} o
+ * @returns {Promise<BenchSample[]>}
+ */
+export async function runBench(o) {
+  const guest = prepareGuest({ cacheDir: o.cacheDir, log: () => {} });
+  const dir = mkdtempSync(join(tmpdir(), 'vmkit-bench-'));
+  const image = join(dir, 'disk.img');
+  const socket = join(dir, 'vhost-user.sock');
+  const blocks = ((o.sizeMiB ?? 256) << 20) / BLOCK;
+  createCheckImage(image, { ...DEFAULT_LAYOUT, blocks });
+  /** @type {BenchSample[]} */
+  const samples = [];
+  try {
+    for (let round = 1; round <= (o.rounds ?? 2); round++) {
+      for (const backend of o.backends) {
+        const got = await benchOnce({
+          guest,
+          backend,
+          round,
+          image,
+          socket,
+          template: o.templates?.[backend],
+          runtime: o.runtime ?? 5,
+          firmware: o.firmware ?? 'seabios',
+        });
+        for (const s of got) o.onSample?.(s);
+        samples.push(...got);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return samples;
+}
+
+/**
+ * Mean per job and backend, with the ratio to `baseline`'s mean.
+ * @param {BenchSample[]} samples
+ * @param {string} baseline
+ */
+export function summarize(samples, baseline) {
+  /** @type {Map<string, { job: string, backend: string, iops: number, mibps: number, n: number }>} */
+  const means = new Map();
+  for (const s of samples) {
+    const k = `${s.job}\0${s.backend}`;
+    const m = means.get(k) ?? { job: s.job, backend: s.backend, iops: 0, mibps: 0, n: 0 };
+    m.iops += s.iops;
+    m.mibps += s.mibps;
+    m.n++;
+    means.set(k, m);
+  }
+  return [...means.values()].map((m) => {
+    const base = means.get(`${m.job}\0${baseline}`);
+    const iops = Math.round(m.iops / m.n);
+    const mibps = Math.round((m.mibps / m.n) * 10) / 10;
+    const ratio =
+      base && base.iops > 0 ? Math.round((m.iops / m.n / (base.iops / base.n)) * 1000) / 1000 : null;
+    return { summary: 'mean', job: m.job, backend: m.backend, iops, mibps, baseline, ratio };
+  });
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const backends = (opts.backends ?? 'qemu-virtio,qsd').split(',').filter(Boolean);
+  /** @type {Record<string, string>} */
+  const templates = {};
+  for (const b of backends) {
+    if (b === 'qemu-virtio' || b === 'qsd') continue;
+    const t = opts[b];
+    if (!t) throw new Error(`backend ${b} needs --${b}='CMD {image} {socket}'`);
+    templates[b] = t;
+  }
+  const baseline = opts.baseline ?? (backends.includes('qsd') ? 'qsd' : backends[0]);
+  const samples = await runBench({
+    backends,
+    templates,
+    rounds: Number(opts.rounds ?? 2),
+    runtime: Number(opts.runtime ?? 5),
+    sizeMiB: Number(opts['size-mib'] ?? 256),
+    firmware: opts.firmware === 'qboot' ? 'qboot' : 'seabios',
+    cacheDir: opts.cache,
+    onSample: (s) => console.log(JSON.stringify(s)),
+  });
+  for (const line of summarize(samples, baseline)) console.log(JSON.stringify(line));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  });
+}

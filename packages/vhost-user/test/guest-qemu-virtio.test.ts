@@ -1,0 +1,224 @@
+// The real-guest harness (../guest, plain JS run as is) proved against QEMU's own virtio-blk-pci:
+// a Debian cloud kernel boots under TCG, its /init runs every check of the full guest test, and
+// the image afterwards must hold exactly what the checks wrote. The same harness later drives the
+// guest against vhost-user daemons. Host-side parts run without QEMU.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// The harness modules are JavaScript outside the compiled tree; these are the parts used here.
+interface Range {
+  start: number;
+  count: number;
+}
+interface CheckLayout {
+  blocks: number;
+  read4k: number;
+  read1m: number;
+  write4k: number;
+  write1m: number;
+  discard: Range;
+  fsync: Range;
+  fio: Range;
+}
+interface StepResult {
+  step: string;
+  ok: boolean;
+  fields: Record<string, string>;
+}
+interface GuestRun {
+  done: boolean;
+  timedOut: boolean;
+  durationMs: number;
+  steps: StepResult[];
+  console: string;
+}
+interface FullCheck {
+  run: GuestRun;
+  failures: string[];
+  imageMismatches: Range[];
+}
+type Firmware = 'seabios' | 'qboot';
+interface LayoutModule {
+  DEFAULT_LAYOUT: CheckLayout;
+  BLOCK: number;
+  blockPattern(tag: string, block: number): Buffer;
+  createCheckImage(path: string, layout?: CheckLayout): { md5: string; bytes: number };
+  verifyCheckImage(path: string, layout?: CheckLayout): Range[];
+}
+interface RunGuestModule {
+  QEMU_BINARY: string;
+  QBOOT_ROM: string;
+  parseResultLine(line: string): StepResult | null;
+  fullCheckFailures(run: GuestRun): string[];
+  runFullCheck(o: {
+    guest: { kernel: string; initrd: string };
+    image: string;
+    md5: string;
+    backend: { kind: 'qemu-virtio'; image: string };
+    firmware: Firmware;
+    timeoutMs: number;
+  }): Promise<FullCheck>;
+}
+interface PrepareModule {
+  GuestUnavailableError: new (message: string) => Error;
+  prepareGuest(o?: { log?: (e: unknown) => void }): { kernel: string; initrd: string; kernelRelease: string };
+}
+
+const guestDir = fileURLToPath(new URL('../../guest/', import.meta.url));
+const load = async <T>(name: string): Promise<T> =>
+  (await import(pathToFileURL(join(guestDir, name)).href)) as T;
+
+function lastLines(text: string, n: number): string {
+  return text.split('\n').slice(-n).join('\n');
+}
+
+describe('guest harness: host side', () => {
+  let layout: LayoutModule;
+  let runGuest: RunGuestModule;
+  let dir: string;
+
+  before(async () => {
+    layout = await load<LayoutModule>('layout.mjs');
+    runGuest = await load<RunGuestModule>('run-guest.mjs');
+    dir = mkdtempSync(join(tmpdir(), 'vmkit-guest-host-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('blockPattern: 256 lines of "<tag><block, 12 digits>\\n" per 4 KiB block', () => {
+    const b = layout.blockPattern('w1m', 1792);
+    expect(b.length).to.equal(4096);
+    expect(b.subarray(0, 16).toString()).to.equal('w1m000000001792\n');
+    expect(b.subarray(4080).toString()).to.equal('w1m000000001792\n');
+  });
+
+  it('verifyCheckImage finds a changed byte outside the fio region and accepts zeroed discards', () => {
+    const image = join(dir, 'disk.img');
+    const l = layout.DEFAULT_LAYOUT;
+    layout.createCheckImage(image, l);
+    // Play the guest: the writes of the full check, a discard that zeroes, junk in fio's region.
+    const writeAt = (data: Buffer, block: number) => {
+      const fd = openSync(image, 'r+');
+      writeSync(fd, data, 0, data.length, block * layout.BLOCK);
+      closeSync(fd);
+    };
+    const blocks = (tag: string, start: number, count: number) => {
+      const parts = [];
+      for (let b = start; b < start + count; b++) parts.push(layout.blockPattern(tag, b));
+      return Buffer.concat(parts);
+    };
+    expect(layout.verifyCheckImage(image, l)).to.have.length.greaterThan(0); // writes missing
+    writeAt(blocks('w4k', l.write4k, 1), l.write4k);
+    writeAt(blocks('w1m', l.write1m, 256), l.write1m);
+    writeAt(blocks('fsy', l.fsync.start, l.fsync.count), l.fsync.start);
+    writeAt(Buffer.alloc(l.discard.count * layout.BLOCK), l.discard.start);
+    writeAt(Buffer.alloc(l.fio.count * layout.BLOCK, 0xa5), l.fio.start);
+    expect(layout.verifyCheckImage(image, l)).to.deep.equal([]);
+    writeAt(Buffer.from('x'), l.blocks - 1);
+    expect(layout.verifyCheckImage(image, l)).to.deep.equal([{ start: l.blocks - 1, count: 1 }]);
+  });
+
+  it('parseResultLine reads step, ok and fields after console noise', () => {
+    const r = runGuest.parseResultLine('\x1b[0mVMKIT-RESULT step=fsync ok=1 wce=1 flushes=2 t=3.5\r');
+    expect(r).to.deep.equal({ step: 'fsync', ok: true, fields: { wce: '1', flushes: '2', t: '3.5' } });
+    expect(runGuest.parseResultLine('VMKIT-RESULT step=md5 ok=0 md5=x')?.ok).to.equal(false);
+    expect(runGuest.parseResultLine('[    1.0] random kernel line')).to.equal(null);
+  });
+
+  it('fullCheckFailures names missing and failed steps', () => {
+    const run: GuestRun = {
+      done: false,
+      timedOut: false,
+      durationMs: 0,
+      console: '',
+      steps: [
+        { step: 'setup', ok: true, fields: {} },
+        { step: 'md5', ok: false, fields: { md5: 'x' } },
+      ],
+    };
+    const f = runGuest.fullCheckFailures(run);
+    expect(f).to.include('md5: failed {"md5":"x"}');
+    expect(f).to.include('fio-verify: missing');
+    expect(f).to.include('done: missing');
+    expect(f).not.to.include('setup: missing');
+  });
+});
+
+describe('guest harness: full check on QEMU virtio-blk-pci (TCG)', function () {
+  // Boot + checks take ~10 s per firmware on an idle host; preparing the cache the first time
+  // downloads the kernel (and installs busybox-static/fio when missing).
+  this.timeout(600_000);
+
+  let runGuest: RunGuestModule;
+  let layout: LayoutModule;
+  let guest: { kernel: string; initrd: string; kernelRelease: string };
+  let dir: string;
+  const runs = new Map<Firmware, Promise<FullCheck>>();
+
+  before(async function () {
+    const skip = (why: string) => {
+      console.log(`      real-guest test skipped: ${why}`);
+      this.skip();
+    };
+    if (spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
+      skip('qemu-system-x86_64 not found (apt-get install qemu-system-x86)');
+    }
+    runGuest = await load<RunGuestModule>('run-guest.mjs');
+    layout = await load<LayoutModule>('layout.mjs');
+    const prepare = await load<PrepareModule>('prepare.mjs');
+    try {
+      guest = prepare.prepareGuest({ log: () => {} });
+    } catch (e) {
+      if (e instanceof prepare.GuestUnavailableError) skip(e.message);
+      throw e;
+    }
+    dir = mkdtempSync(join(tmpdir(), 'vmkit-guest-test-'));
+    const firmwares: Firmware[] = existsSync(runGuest.QBOOT_ROM) ? ['seabios', 'qboot'] : ['seabios'];
+    // Both boots at once when there are CPUs for it: each TCG guest keeps one busy.
+    let previous: Promise<unknown> = Promise.resolve();
+    for (const firmware of firmwares) {
+      const image = join(dir, `${firmware}.img`);
+      const { md5 } = layout.createCheckImage(image);
+      const start = () =>
+        runGuest.runFullCheck({
+          guest,
+          image,
+          md5,
+          backend: { kind: 'qemu-virtio', image },
+          firmware,
+          timeoutMs: 300_000,
+        });
+      const run = availableParallelism() >= 2 ? start() : previous.then(start, start);
+      run.catch(() => {}); // awaited (and reported) by its test
+      previous = run;
+      runs.set(firmware, run);
+    }
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const firmware of ['seabios', 'qboot'] as const) {
+    it(`every step passes and the image holds what the guest wrote (${firmware})`, async function () {
+      const pending = runs.get(firmware);
+      if (!pending) {
+        console.log(`      ${firmware} run skipped: ${runGuest.QBOOT_ROM} not found`);
+        this.skip();
+      }
+      const r = await pending;
+      const context = `${firmware} guest console (end):\n${lastLines(r.run.console, 40)}`;
+      console.log(`      ${firmware}: boot + checks ${(r.run.durationMs / 1000).toFixed(1)} s`);
+      expect(r.failures, context).to.deep.equal([]);
+      expect(r.imageMismatches, context).to.deep.equal([]);
+      const setup = r.run.steps.find((s) => s.step === 'setup')!;
+      expect(setup.fields.kernel).to.equal(guest.kernelRelease);
+      // cache=writeback: the device offers a write-back cache, so fsync must have sent a FLUSH.
+      const fsync = r.run.steps.find((s) => s.step === 'fsync')!;
+      expect(fsync.fields.wce, context).to.equal('1');
+      expect(Number(fsync.fields.flushes), context).to.be.greaterThan(0);
+    });
+  }
+});

@@ -1,0 +1,478 @@
+/**
+ * The request path of virtio-blk (QEMU hw/block/virtio-blk.c): one pass over a virtqueue
+ * (virtio_blk_handle_vq), request parsing and validation in QEMU's order
+ * (virtio_blk_handle_request), completions with accounting and error actions, and the list of
+ * requests kept by a `stop` error action until the machine resumes.
+ *
+ * Completion callbacks are module functions receiving the request as `opaque`: no closure is
+ * created per request.
+ */
+import { BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
+import { trace, type AioContext } from '@vmkit/core';
+import type { VirtQueue } from '@vmkit/virtio';
+import type { VirtioBlkConf } from './conf.js';
+import {
+  BDRV_REQUEST_MAX_SECTORS,
+  VIRTIO_BLK_DWZ_SEGMENT_SIZE,
+  VIRTIO_BLK_ID_BYTES,
+  VIRTIO_BLK_MAX_MERGE_REQS,
+  VIRTIO_BLK_OUTHDR_SIZE,
+  VIRTIO_BLK_SECTOR_SIZE,
+  VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+  VirtioBlkStatus,
+  VirtioBlkType,
+} from './constants.js';
+import { MultiReqBuffer, submitMultireq } from './multireq.js';
+import { VirtioBlkRequestPool, type VirtioBlkRequest } from './request.js';
+
+const { OK, IOERR, UNSUPP } = VirtioBlkStatus;
+const T_OUT = VirtioBlkType.OUT;
+/** Dispatch key: the type without the OUT and BARRIER bits. */
+const KIND_MASK = 0x7fff_fffe;
+const KIND_RW = 0;
+const KIND_SCSI = VirtioBlkType.SCSI_CMD;
+const KIND_FLUSH = VirtioBlkType.FLUSH;
+const KIND_GET_ID = VirtioBlkType.GET_ID;
+const KIND_DISCARD = VirtioBlkType.DISCARD & KIND_MASK;
+const KIND_WRITE_ZEROES = VirtioBlkType.WRITE_ZEROES & KIND_MASK;
+const TWO_32 = 0x1_0000_0000;
+
+/** What the request path needs from its device. */
+export interface VirtioBlkIoOwner {
+  /** virtio_error: the device is broken until reset. */
+  virtioError(message: string): void;
+  /** A request was published on `queue`: the guest may need an interrupt. */
+  guestNotify(queue: VirtQueue): void;
+  /** The context the queues are processed in (for the retry after a `stop` action). */
+  readonly ioContext: AioContext;
+}
+
+function le32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+export class VirtioBlkIo {
+  readonly pool = new VirtioBlkRequestPool(this);
+  /** Incremented by reset: completions of older requests are dropped. */
+  generation = 0;
+  /** Requests kept by a `stop` error action, most recent first (s->rq). */
+  private rq: VirtioBlkRequest | null = null;
+  /** Requests handed to the retry bottom half, oldest first. */
+  private restartList: VirtioBlkRequest | null = null;
+  private readonly mrb = new MultiReqBuffer();
+  private readonly restartMrb = new MultiReqBuffer();
+  /** 512-byte sectors per logical block, minus one (sector_mask). */
+  private readonly sectorMask: number;
+  /** The serial as bytes followed by a NUL. */
+  private readonly serial: Uint8Array;
+
+  constructor(
+    private readonly owner: VirtioBlkIoOwner,
+    readonly blk: BlockBackend,
+    private readonly conf: VirtioBlkConf,
+  ) {
+    this.sectorMask = conf.logicalBlockSize / VIRTIO_BLK_SECTOR_SIZE - 1;
+    const serial = new TextEncoder().encode(conf.serial ?? '');
+    this.serial = new Uint8Array(serial.length + 1);
+    this.serial.set(serial);
+  }
+
+  /** Requests popped and not completed (including those kept for retry). */
+  get inFlight(): number {
+    return this.pool.live;
+  }
+
+  /** Whether requests are kept for retry after a `stop` error action. */
+  get hasQueuedRetries(): boolean {
+    return this.rq !== null || this.restartList !== null;
+  }
+
+  // ---- one pass over a queue ----------------------------------------------------------------
+
+  /**
+   * virtio_blk_handle_vq: pops every available request with guest notifications suppressed,
+   * re-enables them and re-checks, then submits what was buffered for merging. Submissions are
+   * batched between deferCallBegin/End of `ctx` and the BlockBackend's plug/unplug.
+   */
+  handleVq(queue: VirtQueue, ctx: AioContext): void {
+    const blk = this.blk;
+    const mrb = this.mrb;
+    const suppress = queue.notificationEnabled;
+    ctx.deferCallBegin();
+    blk.ioPlug();
+    try {
+      // One request object is taken ahead; the one left when the queue runs empty goes back.
+      let req = this.pool.alloc(queue, this.generation);
+      do {
+        if (suppress) queue.setNotification(false);
+        while (queue.pop(req.elem) !== null) {
+          if (this.handleRequest(req, mrb) < 0) {
+            queue.detach(req.elem);
+            this.pool.release(req);
+            req = this.pool.alloc(queue, this.generation);
+            break;
+          }
+          req = this.pool.alloc(queue, this.generation);
+        }
+        if (suppress) queue.setNotification(true);
+      } while (!queue.isEmpty());
+      this.pool.release(req);
+      if (mrb.numReqs > 0) submitMultireq(blk, mrb, rwComplete);
+    } finally {
+      blk.ioUnplug();
+      ctx.deferCallEnd();
+    }
+  }
+
+  // ---- parsing ------------------------------------------------------------------------------
+
+  /**
+   * virtio_blk_handle_request: 0 when the request was completed or submitted, -1 after a device
+   * error (the caller detaches the element and stops processing the queue).
+   */
+  handleRequest(req: VirtioBlkRequest, mrb: MultiReqBuffer): number {
+    const elem = req.elem;
+    if (elem.outNum < 1 || elem.inNum < 1) {
+      this.owner.virtioError('virtio-blk missing headers');
+      return -1;
+    }
+    const out = elem.outSg;
+    if (out.size < VIRTIO_BLK_OUTHDR_SIZE) {
+      this.owner.virtioError('virtio-blk request outhdr too short');
+      return -1;
+    }
+    const inViews = elem.inSg.views;
+    const last = inViews[inViews.length - 1];
+    if (last === undefined || last.length < 1) {
+      this.owner.virtioError('virtio-blk request inhdr too short');
+      return -1;
+    }
+    req.inLen = elem.inSg.size;
+    req.statusView = last;
+    req.statusIndex = last.length - 1;
+
+    // The header is copied out once (no double fetch); in its own buffer it is read in place.
+    let h = out.views[0];
+    if (h.length < VIRTIO_BLK_OUTHDR_SIZE) {
+      out.copyTo(req.header, 0, VIRTIO_BLK_OUTHDR_SIZE);
+      h = req.header;
+    }
+    const type = le32(h, 0);
+    req.type = type;
+    const sector = le32(h, 8) + le32(h, 12) * TWO_32;
+    // Empty unless the request is parsed again (retry after a `stop` action).
+    if (req.qiov.niov !== 0) req.qiov.reset();
+
+    switch (type & KIND_MASK) {
+      case KIND_RW:
+        return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector);
+      case KIND_FLUSH:
+        this.handleFlush(req, mrb);
+        return 0;
+      case KIND_GET_ID: {
+        const room = req.inLen - 1;
+        const size = Math.min(this.serial.length, room, VIRTIO_BLK_ID_BYTES);
+        if (size > 0) elem.inSg.copyFrom(this.serial.subarray(0, size), 0);
+        this.completeAndFree(req, OK);
+        return 0;
+      }
+      case KIND_SCSI:
+        this.completeAndFree(req, this.handleScsi(req));
+        return 0;
+      case KIND_DISCARD:
+      case KIND_WRITE_ZEROES:
+        return this.handleDiscardWriteZeroes(req, type);
+      default:
+        // Zoned commands, SECURE_ERASE/ZONE_APPEND and unknown types.
+        this.completeAndFree(req, UNSUPP);
+        return 0;
+    }
+  }
+
+  /** virtio_blk_sect_range_ok. */
+  private sectRangeOk(sector: number, size: number): boolean {
+    const nbSectors = Math.floor(size / VIRTIO_BLK_SECTOR_SIZE);
+    if (nbSectors > BDRV_REQUEST_MAX_SECTORS) return false;
+    if (sector % (this.sectorMask + 1) !== 0) return false;
+    if (size % this.conf.logicalBlockSize !== 0) return false;
+    const n = this.blk.nbSectors();
+    const total = n < 0 ? 0 : n;
+    return sector <= total && nbSectors <= total - sector;
+  }
+
+  private handleRw(req: VirtioBlkRequest, mrb: MultiReqBuffer, isWrite: boolean, sector: number): number {
+    const elem = req.elem;
+    req.sectorNum = sector;
+    const qiov = req.qiov;
+    if (isWrite) qiov.concat(elem.outSg, VIRTIO_BLK_OUTHDR_SIZE, elem.outSg.size - VIRTIO_BLK_OUTHDR_SIZE);
+    else qiov.concat(elem.inSg, 0, req.inLen - 1);
+    const acctType = isWrite ? BlockAcctType.WRITE : BlockAcctType.READ;
+    if (!this.sectRangeOk(sector, qiov.size)) {
+      this.completeAndFree(req, IOERR);
+      this.blk.acctInvalid(acctType);
+      return 0;
+    }
+    this.blk.acctStart(req.cookie, qiov.size, acctType);
+    if (
+      mrb.numReqs > 0 &&
+      (mrb.numReqs === VIRTIO_BLK_MAX_MERGE_REQS || isWrite !== mrb.isWrite || !this.conf.requestMerging)
+    ) {
+      submitMultireq(this.blk, mrb, rwComplete);
+    }
+    mrb.add(req, isWrite);
+    return 0;
+  }
+
+  /** virtio_blk_handle_flush: buffered writes go first. */
+  private handleFlush(req: VirtioBlkRequest, mrb: MultiReqBuffer): void {
+    this.blk.acctStart(req.cookie, 0, BlockAcctType.FLUSH);
+    if (mrb.isWrite && mrb.numReqs > 0) submitMultireq(this.blk, mrb, rwComplete);
+    this.blk.aioFlush(flushComplete, req);
+  }
+
+  /**
+   * SCSI passthrough is not supported (VIRTIO_BLK_F_SCSI is never offered): IOERR without room
+   * for its headers, else UNSUPP; `errors` of the SCSI in-header (the start of the next-to-last
+   * device-writable buffer, clipped to it) is set to 255 so the guest's ioctl fails.
+   */
+  private handleScsi(req: VirtioBlkRequest): number {
+    const elem = req.elem;
+    if (elem.outNum < 2 || elem.inNum < 3) return IOERR;
+    const views = elem.inSg.views;
+    const scsi = views[views.length - 2];
+    if (scsi !== undefined) {
+      const errors = [255, 0, 0, 0];
+      for (let i = 0; i < 4 && i < scsi.length; i++) scsi[i] = errors[i];
+    }
+    return UNSUPP;
+  }
+
+  /** The discard / write-zeroes branch of virtio_blk_handle_request and its validation (§4.3). */
+  private handleDiscardWriteZeroes(req: VirtioBlkRequest, type: number): number {
+    const elem = req.elem;
+    const isWriteZeroes = (type & ~VirtioBlkType.BARRIER) === VirtioBlkType.WRITE_ZEROES;
+    const payload = elem.outSg.size - VIRTIO_BLK_OUTHDR_SIZE;
+    if ((type & T_OUT) === 0 || payload > VIRTIO_BLK_DWZ_SEGMENT_SIZE) {
+      this.completeAndFree(req, UNSUPP);
+      return 0;
+    }
+    if (payload < VIRTIO_BLK_DWZ_SEGMENT_SIZE) {
+      this.owner.virtioError('virtio-blk discard/write_zeroes header too short');
+      return -1;
+    }
+    const seg = req.header;
+    elem.outSg.copyTo(seg, VIRTIO_BLK_OUTHDR_SIZE, VIRTIO_BLK_DWZ_SEGMENT_SIZE);
+    const sector = le32(seg, 0) + le32(seg, 4) * TWO_32;
+    const numSectors = le32(seg, 8);
+    const flags = le32(seg, 12);
+    const status = this.startDiscardWriteZeroes(req, isWriteZeroes, sector, numSectors, flags);
+    if (status !== OK) {
+      if (isWriteZeroes) this.blk.acctInvalid(BlockAcctType.WRITE);
+      this.completeAndFree(req, status);
+    }
+    return 0;
+  }
+
+  /** virtio_blk_handle_discard_write_zeroes: OK when submitted, else the status to answer. */
+  private startDiscardWriteZeroes(
+    req: VirtioBlkRequest,
+    isWriteZeroes: boolean,
+    sector: number,
+    numSectors: number,
+    flags: number,
+  ): number {
+    const max = isWriteZeroes ? this.conf.maxWriteZeroesSectors : this.conf.maxDiscardSectors;
+    if (numSectors > max) return IOERR;
+    const bytes = numSectors * VIRTIO_BLK_SECTOR_SIZE;
+    if (!this.sectRangeOk(sector, bytes)) return IOERR;
+    if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0) return UNSUPP;
+    req.sectorNum = sector;
+    const offset = sector * VIRTIO_BLK_SECTOR_SIZE;
+    if (isWriteZeroes) {
+      const unmap = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0;
+      this.blk.acctStart(req.cookie, bytes, BlockAcctType.WRITE);
+      this.blk.aioPwriteZeroes(offset, bytes, unmap ? RequestFlags.MAY_UNMAP : 0, dwzComplete, req);
+    } else {
+      if ((flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0) return UNSUPP;
+      this.blk.aioPdiscard(offset, bytes, dwzComplete, req);
+    }
+    return OK;
+  }
+
+  // ---- completion ---------------------------------------------------------------------------
+
+  /** virtio_blk_req_complete: status byte, used ring, guest notification. */
+  complete(req: VirtioBlkRequest, status: number): void {
+    const queue = req.queue;
+    if (queue === null || req.generation !== this.generation) return;
+    req.setStatus(status);
+    queue.push(req.elem, req.inLen);
+    this.owner.guestNotify(queue);
+  }
+
+  free(req: VirtioBlkRequest): void {
+    this.pool.release(req);
+  }
+
+  private completeAndFree(req: VirtioBlkRequest, status: number): void {
+    this.complete(req, status);
+    this.pool.release(req);
+  }
+
+  /** A completion for a request popped before the last reset: forget it. */
+  isStale(req: VirtioBlkRequest): boolean {
+    return req.generation !== this.generation;
+  }
+
+  /**
+   * virtio_blk_handle_rw_error: `stop` keeps the request for retry, `report` completes it with
+   * IOERR (accounted as failed when `acctFailed`), `ignore` lets the caller complete it with OK.
+   * BLOCK_IO_ERROR is raised for every action. Returns whether the caller must not complete it.
+   */
+  handleRwError(req: VirtioBlkRequest, ret: number, isRead: boolean, acctFailed: boolean): boolean {
+    const blk = this.blk;
+    const action = blk.getErrorAction(isRead, ret);
+    if (action === 'stop') {
+      // Cut the merge link: the next request is re-parsed on its own.
+      req.mrNext = null;
+      req.next = this.rq;
+      this.rq = req;
+    } else if (action === 'report') {
+      this.complete(req, IOERR);
+      if (acctFailed) blk.acctFailed(req.cookie);
+      this.pool.release(req);
+    }
+    blk.errorAction(action, isRead, ret);
+    return action !== 'ignore';
+  }
+
+  // ---- retry after `stop` -------------------------------------------------------------------
+
+  /**
+   * virtio_blk_dma_restart_cb: when the machine runs again, the kept requests are re-parsed from
+   * their elements, oldest first, in a bottom half of the queue's context. The BlockBackend's
+   * in-flight counter is held meanwhile so a drain waits for them.
+   */
+  restart(): void {
+    let rq = this.rq;
+    if (rq === null) return;
+    this.rq = null;
+    // Reverse the most-recent-first list; append to a pending retry that has not run yet.
+    let ordered: VirtioBlkRequest | null = null;
+    while (rq !== null) {
+      const next: VirtioBlkRequest | null = rq.next;
+      rq.next = ordered;
+      ordered = rq;
+      rq = next;
+    }
+    if (this.restartList !== null) {
+      let tail = this.restartList;
+      while (tail.next !== null) tail = tail.next;
+      tail.next = ordered;
+      return;
+    }
+    this.restartList = ordered;
+    this.blk.incInFlight();
+    this.owner.ioContext.scheduleOneshot(this.restartBh);
+  }
+
+  private readonly restartBh = (): void => {
+    let req = this.restartList;
+    this.restartList = null;
+    const mrb = this.restartMrb;
+    try {
+      while (req !== null) {
+        const next: VirtioBlkRequest | null = req.next;
+        req.next = null;
+        if (this.isStale(req)) {
+          this.pool.release(req);
+        } else if (this.handleRequest(req, mrb) < 0) {
+          // The device broke: drop the remaining requests.
+          req.queue?.detach(req.elem);
+          this.pool.release(req);
+          for (let r = next; r !== null; ) {
+            const n: VirtioBlkRequest | null = r.next;
+            r.queue?.detach(r.elem);
+            this.pool.release(r);
+            r = n;
+          }
+          break;
+        }
+        req = next;
+      }
+      if (mrb.numReqs > 0) submitMultireq(this.blk, mrb, rwComplete);
+    } finally {
+      this.blk.decInFlight();
+    }
+  };
+
+  /**
+   * Reset (virtio_blk_reset): requests kept for retry are dropped and later completions of
+   * requests popped before now are ignored.
+   */
+  reset(): void {
+    this.generation++;
+    let dropped = 0;
+    for (const head of [this.rq, this.restartList]) {
+      for (let r = head; r !== null; ) {
+        const next: VirtioBlkRequest | null = r.next;
+        r.queue?.detach(r.elem);
+        this.pool.release(r);
+        dropped++;
+        r = next;
+      }
+    }
+    this.rq = null;
+    // A retry bottom half already scheduled finds an empty list (and drops its in-flight hold).
+    this.restartList = null;
+    if (dropped > 0) trace('virtio-blk', 'reset-dropped', { dropped });
+  }
+}
+
+// ---- completion callbacks (shared by all requests) -------------------------------------------
+
+/** virtio_blk_rw_complete: every request of the run completes on its own. */
+function rwComplete(first: VirtioBlkRequest, ret: number): void {
+  const io = first.io!;
+  let next: VirtioBlkRequest | null = first;
+  while (next !== null) {
+    const req: VirtioBlkRequest = next;
+    next = req.mrNext;
+    req.mrNext = null;
+    if (io.isStale(req)) {
+      io.free(req);
+      continue;
+    }
+    if (ret < 0 && io.handleRwError(req, ret, (req.type & T_OUT) === 0, true)) continue;
+    io.complete(req, OK);
+    io.blk.acctDone(req.cookie);
+    io.free(req);
+  }
+}
+
+/** virtio_blk_flush_complete: failures follow werror. */
+function flushComplete(req: VirtioBlkRequest, ret: number): void {
+  const io = req.io!;
+  if (io.isStale(req)) {
+    io.free(req);
+    return;
+  }
+  if (ret < 0 && io.handleRwError(req, ret, false, true)) return;
+  io.complete(req, OK);
+  io.blk.acctDone(req.cookie);
+  io.free(req);
+}
+
+/** virtio_blk_discard_write_zeroes_complete: discards are never accounted. */
+function dwzComplete(req: VirtioBlkRequest, ret: number): void {
+  const io = req.io!;
+  if (io.isStale(req)) {
+    io.free(req);
+    return;
+  }
+  const isWriteZeroes = (req.type & ~VirtioBlkType.BARRIER) === VirtioBlkType.WRITE_ZEROES;
+  if (ret < 0 && io.handleRwError(req, ret, false, isWriteZeroes)) return;
+  io.complete(req, OK);
+  if (isWriteZeroes) io.blk.acctDone(req.cookie);
+  io.free(req);
+}

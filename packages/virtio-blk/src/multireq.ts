@@ -1,0 +1,129 @@
+/**
+ * Request merging (QEMU virtio_blk_submit_multireq / submit_requests): reads or writes collected
+ * during one pass over the queue are sorted by sector and contiguous runs become one backend
+ * request, within the backend's iov and transfer limits. Each original request still completes
+ * on its own (the mrNext chain).
+ */
+import { BlockAcctType, type BlockBackend } from '@vmkit/block-layer';
+import { VIRTIO_BLK_MAX_MERGE_REQS, VIRTIO_BLK_SECTOR_SIZE } from './constants.js';
+import type { VirtioBlkRequest } from './request.js';
+
+/** Requests collected for merging (MultiReqBuffer); reused pass after pass. */
+export class MultiReqBuffer {
+  readonly reqs: (VirtioBlkRequest | null)[] = new Array<VirtioBlkRequest | null>(
+    VIRTIO_BLK_MAX_MERGE_REQS,
+  ).fill(null);
+  /** reqs[i].sectorNum, kept alongside for the sort. */
+  readonly keys = new Float64Array(VIRTIO_BLK_MAX_MERGE_REQS);
+  numReqs = 0;
+  isWrite = false;
+
+  add(req: VirtioBlkRequest, isWrite: boolean): void {
+    const n = this.numReqs++;
+    this.reqs[n] = req;
+    this.keys[n] = req.sectorNum;
+    this.isWrite = isWrite;
+  }
+}
+
+/** Completion of a (possibly merged) read or write; `opaque` is the first request of the run. */
+export type RwCompletion = (first: VirtioBlkRequest, ret: number) => void;
+
+/**
+ * Stable insertion sort by sector (QEMU uses qsort, which leaves equal sectors in any order; a
+ * stable order keeps same-sector writes in ring order). At most 32 entries, no allocation.
+ */
+function sortBySector(mrb: MultiReqBuffer, n: number): void {
+  const reqs = mrb.reqs;
+  const keys = mrb.keys;
+  for (let i = 1; i < n; i++) {
+    const key = keys[i];
+    if (keys[i - 1] <= key) continue;
+    const r = reqs[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > key) {
+      reqs[j + 1] = reqs[j];
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    reqs[j + 1] = r;
+    keys[j + 1] = key;
+  }
+}
+
+/** submit_requests: one backend request for reqs[start, start + num). */
+function submitRequests(
+  blk: BlockBackend,
+  mrb: MultiReqBuffer,
+  start: number,
+  num: number,
+  complete: RwCompletion,
+): void {
+  const reqs = mrb.reqs;
+  const first = reqs[start]!;
+  let qiov = first.qiov;
+  if (num > 1) {
+    qiov = first.mergedQiov;
+    qiov.reset();
+    qiov.concat(first.qiov, 0, first.qiov.size);
+    for (let i = start + 1; i < start + num; i++) {
+      const r = reqs[i]!;
+      qiov.concat(r.qiov, 0, r.qiov.size);
+      reqs[i - 1]!.mrNext = r;
+    }
+    blk.acctMergeDone(mrb.isWrite ? BlockAcctType.WRITE : BlockAcctType.READ, num - 1);
+  }
+  reqs[start + num - 1]!.mrNext = null;
+  const offset = first.sectorNum * VIRTIO_BLK_SECTOR_SIZE;
+  if (mrb.isWrite) blk.aioPwritev(offset, qiov, 0, complete, first);
+  else blk.aioPreadv(offset, qiov, 0, complete, first);
+}
+
+/** virtio_blk_submit_multireq: submits everything buffered and empties the buffer. */
+export function submitMultireq(blk: BlockBackend, mrb: MultiReqBuffer, complete: RwCompletion): void {
+  const n = mrb.numReqs;
+  const reqs = mrb.reqs;
+  if (n === 0) return;
+  mrb.numReqs = 0;
+  if (n === 1) {
+    submitRequests(blk, mrb, 0, 1, complete);
+    reqs[0] = null;
+    return;
+  }
+  const maxTransfer = blk.maxTransfer;
+  const maxIov = blk.maxIov;
+  sortBySector(mrb, n);
+  let start = 0;
+  let numReqs = 0;
+  let niov = 0;
+  let nbSectors = 0;
+  let sectorNum = 0;
+  for (let i = 0; i < n; i++) {
+    const req = reqs[i]!;
+    const size = req.qiov.size;
+    if (numReqs > 0) {
+      // A run ends when the next request is not contiguous, or merging it would exceed the
+      // backend's iov count or transfer size.
+      if (
+        sectorNum + nbSectors !== req.sectorNum ||
+        niov > maxIov - req.qiov.niov ||
+        size > maxTransfer ||
+        nbSectors > (maxTransfer - size) / VIRTIO_BLK_SECTOR_SIZE
+      ) {
+        submitRequests(blk, mrb, start, numReqs, complete);
+        numReqs = 0;
+      }
+    }
+    if (numReqs === 0) {
+      sectorNum = req.sectorNum;
+      nbSectors = 0;
+      niov = 0;
+      start = i;
+    }
+    nbSectors += size / VIRTIO_BLK_SECTOR_SIZE;
+    niov += req.qiov.niov;
+    numReqs++;
+  }
+  submitRequests(blk, mrb, start, numReqs, complete);
+  reqs.fill(null, 0, n);
+}
