@@ -3,7 +3,7 @@
 // (mocha would otherwise add the default spec to the ones given on the command line).
 const named = process.argv.slice(2).some((a) => /\.(c|m)?js$|\*/.test(a) && !a.startsWith('-'));
 module.exports = {
-  ...(named ? {} : { spec: ['packages/*/dist/test/**/*.test.js'] }),
+  ...(named ? {} : { spec: ['packages/*/dist/test/**/*.test.js', 'examples/dist/test/**/*.test.js'] }),
   reporter: './tools/mocha-summary-reporter.cjs',
   'node-option': ['enable-source-maps'],
   timeout: 20000,

@@ -14,6 +14,7 @@ export {
   parseOptionString,
   splitOptions,
   crumple,
+  normaliseBlockdevTree,
   type OptionTree,
   type OptionValue,
 } from './common/options.js';

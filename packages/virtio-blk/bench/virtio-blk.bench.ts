@@ -3,16 +3,23 @@
  * testing driver through virtio-mmio and guest memory (with and without an IOThread), and the
  * same load issued directly on a BlockBackend with the AIO API.
  *
- * The three setups are measured in interleaved rounds and the best round of each is kept, so a
+ * The setups (direct, direct with a device's accounting, device in the main context, device
+ * with an IOThread) are measured in interleaved rounds and the best round of each is kept, so a
  * busy machine penalises them alike. IOPS are computed on the process's CPU time (user + system)
  * and on wall time; the ratio device/direct uses CPU time. One JSON object per line.
  *
  * Run: npm run bench (in packages/virtio-blk, after a build). Environment: VMKIT_BENCH_REQUESTS
  * (per round, default 300000), VMKIT_BENCH_ROUNDS (default 5). `node dist/bench/virtio-blk.bench.js
- * device-main|device-iothread|direct` runs one setup alone (for profiling).
+ * <setup name>` runs one setup alone (for profiling).
  */
 import { GuestMemory, IOVector, Machine } from '@vmkit/core';
-import { BlockLayer, blockLayerPlugin, type BlockBackend } from '@vmkit/block-layer';
+import {
+  BlockAcctCookie,
+  BlockAcctType,
+  BlockLayer,
+  blockLayerPlugin,
+  type BlockBackend,
+} from '@vmkit/block-layer';
 import { createVirtioMmioSlot, virtioPlugin } from '@vmkit/virtio';
 import { GuestAllocator } from '@vmkit/virtio/testing';
 import { virtioBlkPlugin } from '../src/index.js';
@@ -125,6 +132,7 @@ async function deviceSetup(iothread: boolean): Promise<Setup> {
 
 class DirectSlot {
   readonly qiov = IOVector.fromBuffer(new Uint8Array(BS));
+  readonly cookie = new BlockAcctCookie();
   constructor(readonly run: DirectRun) {}
 }
 
@@ -135,37 +143,39 @@ class DirectRun {
     readonly blk: BlockBackend,
     readonly offsets: Offsets,
     readonly count: number,
+    readonly account: boolean,
     readonly finish: () => void,
   ) {}
+
+  submit(slot: DirectSlot): void {
+    this.submitted++;
+    if (this.account) this.blk.acctStart(slot.cookie, BS, BlockAcctType.READ);
+    this.blk.aioPreadv(this.offsets.next(), slot.qiov, 0, directCb, slot);
+  }
 }
 
 /** The device-style completion: a shared function, the slot as opaque, resubmit at once. */
 function directCb(slot: DirectSlot, ret: number): void {
   const run = slot.run;
   if (ret < 0) throw new Error(`ret ${ret}`);
+  if (run.account) run.blk.acctDone(slot.cookie);
   run.done++;
-  if (run.submitted < run.count) {
-    run.submitted++;
-    run.blk.aioPreadv(run.offsets.next(), slot.qiov, 0, directCb, slot);
-  }
+  if (run.submitted < run.count) run.submit(slot);
   if (run.done === run.count) run.finish();
 }
 
-async function directSetup(): Promise<Setup> {
+/** The load on a BlockBackend with the AIO API; `account` adds a device's start/done accounting. */
+async function directSetup(account: boolean): Promise<Setup> {
   const { machine, layer } = await newMachine();
   const blk = layer.blockBackend('null0');
   const offsets = new Offsets();
   return {
-    name: 'direct-blockbackend',
+    name: account ? 'direct-blockbackend-accounted' : 'direct-blockbackend',
     measure: (count) =>
       new Promise((resolve) => {
         const stop = startClock();
-        const run = new DirectRun(blk, offsets, count, () => resolve(stop()));
-        for (let s = 0; s < DEPTH; s++) {
-          run.submitted++;
-          const slot = new DirectSlot(run);
-          blk.aioPreadv(offsets.next(), slot.qiov, 0, directCb, slot);
-        }
+        const run = new DirectRun(blk, offsets, count, account, () => resolve(stop()));
+        for (let s = 0; s < DEPTH; s++) run.submit(new DirectSlot(run));
       }),
     extra: () => ({}),
     close: async () => {
@@ -187,7 +197,14 @@ function print(setup: Setup, best: Best): void {
       figure: Math.round(best.cpuIops),
       unit: 'IOPS (per CPU second)',
       wallIops: Math.round(best.wallIops),
-      config: { driver: 'null-co', bs: BS, depth: DEPTH, pattern: 'randread', requests: REQUESTS, rounds: ROUNDS },
+      config: {
+        driver: 'null-co',
+        bs: BS,
+        depth: DEPTH,
+        pattern: 'randread',
+        requests: REQUESTS,
+        rounds: ROUNDS,
+      },
       ...setup.extra(),
     }),
   );
@@ -195,7 +212,12 @@ function print(setup: Setup, best: Best): void {
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const all = [await directSetup(), await deviceSetup(false), await deviceSetup(true)];
+  const all = [
+    await directSetup(false),
+    await directSetup(true),
+    await deviceSetup(false),
+    await deviceSetup(true),
+  ];
   const setups = only === undefined ? all : all.filter((s) => s.name === only || s.name === `device-${only}`);
   if (setups.length === 0) throw new Error(`unknown setup '${only}'`);
   const best = new Map<Setup, Best>(setups.map((s) => [s, { cpuIops: 0, wallIops: 0 }]));
@@ -211,14 +233,19 @@ async function main(): Promise<void> {
   }
   for (const s of setups) print(s, best.get(s)!);
   const direct = best.get(all[0]);
-  if (direct !== undefined) {
-    for (const s of setups.slice(1)) {
+  const accounted = best.get(all[1]);
+  if (direct !== undefined && accounted !== undefined) {
+    for (const s of setups.slice(2)) {
+      const b = best.get(s)!;
       console.log(
         JSON.stringify({
           bench: `virtio-blk/ratio-${s.name}`,
-          figure: Number((best.get(s)!.cpuIops / direct.cpuIops).toFixed(3)),
+          figure: Number((b.cpuIops / direct.cpuIops).toFixed(3)),
           unit: 'device/direct (CPU-time IOPS)',
-          wallRatio: Number((best.get(s)!.wallIops / direct.wallIops).toFixed(3)),
+          wallRatio: Number((b.wallIops / direct.wallIops).toFixed(3)),
+          vsAccountedDirect: Number((b.cpuIops / accounted.cpuIops).toFixed(3)),
+          nsPerRequest: Math.round(1e9 / b.cpuIops),
+          directNsPerRequest: Math.round(1e9 / direct.cpuIops),
           goal: 0.7,
         }),
       );

@@ -71,7 +71,8 @@ export function writeVirtioBlkConfig(config: Uint8Array, v: VirtioBlkConfigValue
   view.setUint8(O.HEADS, v.geometry.heads);
   // A capacity that is not whole blocks per track makes QEMU mask the sectors to the block size.
   const g = v.geometry;
-  const odd = v.lengthBytes > 0 && Math.floor(Math.floor(v.lengthBytes / g.heads) / g.sectors) % blkSize !== 0;
+  const odd =
+    v.lengthBytes > 0 && Math.floor(Math.floor(v.lengthBytes / g.heads) / g.sectors) % blkSize !== 0;
   view.setUint8(O.SECTORS, odd ? g.sectors & ~sectorMask : g.sectors);
   put32(O.BLK_SIZE, blkSize);
   view.setUint8(O.PHYSICAL_BLOCK_EXP, physicalBlockExp(blkSize, v.physicalBlockSize));

@@ -83,7 +83,7 @@ export class VirtioBlkDataplane {
     this.useNotifyContext(ctx);
     if (ctx !== transport.context) this.dev.setGuestNotifiers(true);
     trace('virtio-blk', 'dataplane-start', { device: this.dev.name, context: ctx.name });
-    if (!this.blk.inDrain) this.attach();
+    this.attach();
   }
 
   /**
@@ -95,17 +95,14 @@ export class VirtioBlkDataplane {
     if (!this.startedValue) return this.stopping ?? Promise.resolve();
     this.startedValue = false;
     const epoch = ++this.epoch;
-    const transport = this.dev.transport;
-    for (const q of this.dev.queues) {
-      q.detachHostNotifier();
-      if (transport !== null) q.attachHostNotifier(transport.context);
-    }
+    this.attach();
     trace('virtio-blk', 'dataplane-stop', { device: this.dev.name });
     const done = this.finishStop(epoch);
     this.stopping = done;
-    void done.finally(() => {
+    const clear = (): void => {
       if (this.stopping === done) this.stopping = null;
-    });
+    };
+    done.then(clear, clear);
     return done;
   }
 
@@ -125,12 +122,12 @@ export class VirtioBlkDataplane {
 
   /** BlockDevOps.drainedBegin: no kick is handled while the BlockBackend is drained. */
   drainedBegin(): void {
-    if (this.startedValue) this.detach();
+    this.detach();
   }
 
   /** BlockDevOps.drainedEnd: re-attach and kick (kicks that came meanwhile are pending). */
   drainedEnd(): void {
-    if (this.startedValue) this.attach();
+    this.attach();
   }
 
   /** A request was published on `queue`: interrupt the guest from a bottom half (one per batch). */
@@ -157,12 +154,26 @@ export class VirtioBlkDataplane {
     this.notifyBhCtx = null;
   }
 
+  /**
+   * Puts the host notifiers where they belong now: nowhere while the BlockBackend is drained
+   * (kicks stay pending); in the dataplane's context with a kick when started (a detach may have
+   * left guest notifications suppressed: they are wanted while attached); else on the device's
+   * own handler in the transport's context, whose first kick starts the dataplane.
+   */
   private attach(): void {
+    if (this.blk.inDrain) {
+      this.detach();
+      return;
+    }
+    const transport = this.dev.transport;
     for (const q of this.dev.queues) {
-      // A detach may have left guest notifications suppressed: they are wanted while attached.
-      if (!q.notificationEnabled) q.setNotification(true);
-      q.attachHostNotifier(this.ctx);
-      q.hostNotifier.set();
+      if (this.startedValue) {
+        if (!q.notificationEnabled) q.setNotification(true);
+        q.attachHostNotifier(this.ctx);
+        q.hostNotifier.set();
+      } else if (transport !== null) {
+        q.attachHostNotifier(transport.context);
+      }
     }
   }
 

@@ -6,11 +6,6 @@ export {
   type VirtioBlkOnError,
   type VirtioBlkProperties,
 } from './conf.js';
-export {
-  guessGeometry,
-  physicalBlockExp,
-  virtioBlkConfigSize,
-  type BlockGeometry,
-} from './config-space.js';
+export { guessGeometry, physicalBlockExp, virtioBlkConfigSize, type BlockGeometry } from './config-space.js';
 export { VirtioBlk } from './virtio-blk.js';
 export { virtioBlkDeviceType, virtioBlkPlugin } from './plugin.js';

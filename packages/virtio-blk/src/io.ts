@@ -1,14 +1,11 @@
 /**
  * The request path of virtio-blk (QEMU hw/block/virtio-blk.c): one pass over a virtqueue
  * (virtio_blk_handle_vq), request parsing and validation in QEMU's order
- * (virtio_blk_handle_request), completions with accounting and error actions, and the list of
- * requests kept by a `stop` error action until the machine resumes.
- *
- * Completion callbacks are module functions receiving the request as `opaque`: no closure is
- * created per request.
+ * (virtio_blk_handle_request), completion and error actions. The completion callbacks are in
+ * completions.ts, the retry of `stop`-ed requests in retry.ts.
  */
 import { BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
-import { trace, type AioContext } from '@vmkit/core';
+import type { AioContext } from '@vmkit/core';
 import type { VirtQueue } from '@vmkit/virtio';
 import type { VirtioBlkConf } from './conf.js';
 import {
@@ -22,8 +19,10 @@ import {
   VirtioBlkStatus,
   VirtioBlkType,
 } from './constants.js';
+import { dwzComplete, flushComplete, rwComplete } from './completions.js';
 import { MultiReqBuffer, submitMultireq } from './multireq.js';
 import { VirtioBlkRequestPool, type VirtioBlkRequest } from './request.js';
+import { StoppedRequests } from './retry.js';
 
 const { OK, IOERR, UNSUPP } = VirtioBlkStatus;
 const T_OUT = VirtioBlkType.OUT;
@@ -55,12 +54,9 @@ export class VirtioBlkIo {
   readonly pool = new VirtioBlkRequestPool(this);
   /** Incremented by reset: completions of older requests are dropped. */
   generation = 0;
-  /** Requests kept by a `stop` error action, most recent first (s->rq). */
-  private rq: VirtioBlkRequest | null = null;
-  /** Requests handed to the retry bottom half, oldest first. */
-  private restartList: VirtioBlkRequest | null = null;
+  /** Requests kept by a `stop` error action until the machine runs again. */
+  readonly stopped = new StoppedRequests(this);
   private readonly mrb = new MultiReqBuffer();
-  private readonly restartMrb = new MultiReqBuffer();
   /** 512-byte sectors per logical block, minus one (sector_mask). */
   private readonly sectorMask: number;
   /** The serial as bytes followed by a NUL. */
@@ -82,9 +78,9 @@ export class VirtioBlkIo {
     return this.pool.live;
   }
 
-  /** Whether requests are kept for retry after a `stop` error action. */
-  get hasQueuedRetries(): boolean {
-    return this.rq !== null || this.restartList !== null;
+  /** The context the queues are processed in now. */
+  get context(): AioContext {
+    return this.owner.ioContext;
   }
 
   // ---- one pass over a queue ----------------------------------------------------------------
@@ -333,10 +329,7 @@ export class VirtioBlkIo {
     const blk = this.blk;
     const action = blk.getErrorAction(isRead, ret);
     if (action === 'stop') {
-      // Cut the merge link: the next request is re-parsed on its own.
-      req.mrNext = null;
-      req.next = this.rq;
-      this.rq = req;
+      this.stopped.keep(req);
     } else if (action === 'report') {
       this.complete(req, IOERR);
       if (acctFailed) blk.acctFailed(req.cookie);
@@ -346,133 +339,17 @@ export class VirtioBlkIo {
     return action !== 'ignore';
   }
 
-  // ---- retry after `stop` -------------------------------------------------------------------
-
-  /**
-   * virtio_blk_dma_restart_cb: when the machine runs again, the kept requests are re-parsed from
-   * their elements, oldest first, in a bottom half of the queue's context. The BlockBackend's
-   * in-flight counter is held meanwhile so a drain waits for them.
-   */
-  restart(): void {
-    let rq = this.rq;
-    if (rq === null) return;
-    this.rq = null;
-    // Reverse the most-recent-first list; append to a pending retry that has not run yet.
-    let ordered: VirtioBlkRequest | null = null;
-    while (rq !== null) {
-      const next: VirtioBlkRequest | null = rq.next;
-      rq.next = ordered;
-      ordered = rq;
-      rq = next;
-    }
-    if (this.restartList !== null) {
-      let tail = this.restartList;
-      while (tail.next !== null) tail = tail.next;
-      tail.next = ordered;
-      return;
-    }
-    this.restartList = ordered;
-    this.blk.incInFlight();
-    this.owner.ioContext.scheduleOneshot(this.restartBh);
-  }
-
-  private readonly restartBh = (): void => {
-    let req = this.restartList;
-    this.restartList = null;
-    const mrb = this.restartMrb;
-    try {
-      while (req !== null) {
-        const next: VirtioBlkRequest | null = req.next;
-        req.next = null;
-        if (this.isStale(req)) {
-          this.pool.release(req);
-        } else if (this.handleRequest(req, mrb) < 0) {
-          // The device broke: drop the remaining requests.
-          req.queue?.detach(req.elem);
-          this.pool.release(req);
-          for (let r = next; r !== null; ) {
-            const n: VirtioBlkRequest | null = r.next;
-            r.queue?.detach(r.elem);
-            this.pool.release(r);
-            r = n;
-          }
-          break;
-        }
-        req = next;
-      }
-      if (mrb.numReqs > 0) submitMultireq(this.blk, mrb, rwComplete);
-    } finally {
-      this.blk.decInFlight();
-    }
-  };
-
   /**
    * Reset (virtio_blk_reset): requests kept for retry are dropped and later completions of
    * requests popped before now are ignored.
    */
   reset(): void {
     this.generation++;
-    let dropped = 0;
-    for (const head of [this.rq, this.restartList]) {
-      for (let r = head; r !== null; ) {
-        const next: VirtioBlkRequest | null = r.next;
-        r.queue?.detach(r.elem);
-        this.pool.release(r);
-        dropped++;
-        r = next;
-      }
-    }
-    this.rq = null;
-    // A retry bottom half already scheduled finds an empty list (and drops its in-flight hold).
-    this.restartList = null;
-    if (dropped > 0) trace('virtio-blk', 'reset-dropped', { dropped });
+    this.stopped.dropAll();
   }
-}
 
-// ---- completion callbacks (shared by all requests) -------------------------------------------
-
-/** virtio_blk_rw_complete: every request of the run completes on its own. */
-function rwComplete(first: VirtioBlkRequest, ret: number): void {
-  const io = first.io!;
-  let next: VirtioBlkRequest | null = first;
-  while (next !== null) {
-    const req: VirtioBlkRequest = next;
-    next = req.mrNext;
-    req.mrNext = null;
-    if (io.isStale(req)) {
-      io.free(req);
-      continue;
-    }
-    if (ret < 0 && io.handleRwError(req, ret, (req.type & T_OUT) === 0, true)) continue;
-    io.complete(req, OK);
-    io.blk.acctDone(req.cookie);
-    io.free(req);
+  /** virtio_blk_dma_restart_cb: the machine runs again. */
+  restart(): void {
+    this.stopped.restart();
   }
-}
-
-/** virtio_blk_flush_complete: failures follow werror. */
-function flushComplete(req: VirtioBlkRequest, ret: number): void {
-  const io = req.io!;
-  if (io.isStale(req)) {
-    io.free(req);
-    return;
-  }
-  if (ret < 0 && io.handleRwError(req, ret, false, true)) return;
-  io.complete(req, OK);
-  io.blk.acctDone(req.cookie);
-  io.free(req);
-}
-
-/** virtio_blk_discard_write_zeroes_complete: discards are never accounted. */
-function dwzComplete(req: VirtioBlkRequest, ret: number): void {
-  const io = req.io!;
-  if (io.isStale(req)) {
-    io.free(req);
-    return;
-  }
-  const isWriteZeroes = (req.type & ~VirtioBlkType.BARRIER) === VirtioBlkType.WRITE_ZEROES;
-  if (ret < 0 && io.handleRwError(req, ret, false, isWriteZeroes)) return;
-  io.complete(req, OK);
-  if (isWriteZeroes) io.blk.acctDone(req.cookie);
-  io.free(req);
 }

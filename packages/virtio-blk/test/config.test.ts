@@ -42,11 +42,26 @@ describe('virtio-blk config space and features', () => {
   it('offered features: SEG_MAX, GEOMETRY, TOPOLOGY, BLK_SIZE, FLUSH, CONFIG_WCE, DISCARD, WRITE_ZEROES and the ring features', async () => {
     rig = await makeRig();
     const offered = rig.driver.virtio.readDeviceFeatures();
-    for (const bit of [F.SEG_MAX, F.GEOMETRY, F.TOPOLOGY, F.BLK_SIZE, F.FLUSH, F.CONFIG_WCE, F.DISCARD, F.WRITE_ZEROES])
+    for (const bit of [
+      F.SEG_MAX,
+      F.GEOMETRY,
+      F.TOPOLOGY,
+      F.BLK_SIZE,
+      F.FLUSH,
+      F.CONFIG_WCE,
+      F.DISCARD,
+      F.WRITE_ZEROES,
+    ])
       expect(has(offered, bit), `bit ${bit}`).to.equal(true);
-    for (const bit of [VirtioFeature.RING_INDIRECT_DESC, VirtioFeature.RING_EVENT_IDX, VirtioFeature.ANY_LAYOUT, VirtioFeature.VERSION_1])
+    for (const bit of [
+      VirtioFeature.RING_INDIRECT_DESC,
+      VirtioFeature.RING_EVENT_IDX,
+      VirtioFeature.ANY_LAYOUT,
+      VirtioFeature.VERSION_1,
+    ])
       expect(has(offered, bit), `bit ${bit}`).to.equal(true);
-    for (const bit of [F.RO, F.MQ, F.SIZE_MAX, F.SCSI, F.BARRIER]) expect(has(offered, bit), `bit ${bit}`).to.equal(false);
+    for (const bit of [F.RO, F.MQ, F.SIZE_MAX, F.SCSI, F.BARRIER])
+      expect(has(offered, bit), `bit ${bit}`).to.equal(false);
     expect(rig.driver.virtio.deviceId).to.equal(2);
   });
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { drainedBegin, drainedEnd } from '@vmkit/block-layer';
+import { BlockBackend, Perm, drainedBegin, drainedEnd } from '@vmkit/block-layer';
 import { VirtioFeature, VRING_USED_F_NO_NOTIFY } from '@vmkit/virtio';
 import { VirtioBlkStatus as S } from '../src/index.js';
 import { withoutFeatures } from '../src/testing/index.js';
@@ -119,6 +119,17 @@ describe('virtio-blk dataplane (seed virtio-blk-dataplane.c)', () => {
     expect(rig.blk().inFlight).to.equal(0);
     // The completion of a request popped before the reset is dropped: nothing in the used ring.
     expect(rig.driver.queue.deviceUsedIdx).to.equal(0);
+  });
+
+  it('when another user keeps the drive in the main context, the dataplane falls back to it', async () => {
+    rig = await makeRig({ iothread: true, init: false });
+    const other = BlockBackend.withNode(rig.node, { perm: Perm.CONSISTENT_READ, sharedPerm: Perm.ALL });
+    rig.driver.init();
+    expect(rig.blk().aioContext).to.equal(rig.machine.mainContext);
+    expect((await rig.driver.write(0, pattern(512, 6))).status).to.equal(S.OK);
+    expect(rig.disk.calls[0].context).to.equal('main');
+    expect(await other.read(0, 512)).to.deep.equal(pattern(512, 6));
+    await other.unref();
   });
 
   it('a guest that kicks before DRIVER_OK gets its requests handled (the kick starts the dataplane)', async () => {

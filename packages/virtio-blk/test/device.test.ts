@@ -60,7 +60,9 @@ describe('virtio-blk device', () => {
     it('queue-size must be a power of two between 4 and 1024', async () => {
       for (const size of [2, 3, 100, 2048]) {
         const e = await refusal(rig.addDevice({ 'queue-size': size }));
-        expect(e.message).to.equal(`virtio-blk 'vda': property 'queue-size' = ${size}: must be a power of two between 4 and 1024`);
+        expect(e.message).to.equal(
+          `virtio-blk 'vda': property 'queue-size' = ${size}: must be a power of two between 4 and 1024`,
+        );
       }
       await rig.addDevice({ 'queue-size': 4 });
     });

@@ -23,7 +23,9 @@ describe('virtio-blk error actions (werror/rerror, reference §4.4)', () => {
     expect(c.status).to.equal(S.IOERR);
     expect(rig.blk().stats.failedOps[A.WRITE]).to.equal(1);
     expect(rig.blk().stats.nrOps[A.WRITE]).to.equal(0);
-    expect(events.map((e) => [e.operation, e.action, e.errno])).to.deep.equal([['write', 'report', Errno.EIO]]);
+    expect(events.map((e) => [e.operation, e.action, e.errno])).to.deep.equal([
+      ['write', 'report', Errno.EIO],
+    ]);
     expect(rig.machine.runState).to.equal('running');
   });
 
@@ -150,6 +152,8 @@ describe('virtio-blk error actions (werror/rerror, reference §4.4)', () => {
     expect(rig.disk.ops('write')).to.have.length(1);
     expect(rig.device.inFlightRequests).to.equal(0);
     expect((await rig.driver.write(0, pattern(512, 2))).status).to.equal(S.OK);
-    expect((await rig.driver.request({ type: T.IN, sector: 0, inLength: 512 })).data).to.deep.equal(pattern(512, 2));
+    expect((await rig.driver.request({ type: T.IN, sector: 0, inLength: 512 })).data).to.deep.equal(
+      pattern(512, 2),
+    );
   });
 });

@@ -15,7 +15,11 @@ describe('virtio-blk descriptor layouts (ANY_LAYOUT)', () => {
   const splits: Array<{ name: string; outSplit: number[]; inSplit: number[] }> = [
     { name: 'header in 1+15, data 7+505+512', outSplit: [1, 15, 7, 505, 512], inSplit: [1023, 1, 1] },
     { name: 'header and data mixed 3+600+437', outSplit: [3, 600, 437], inSplit: [333, 692] },
-    { name: 'every byte of the header its own descriptor', outSplit: [...new Array<number>(16).fill(1), 1024], inSplit: [1025] },
+    {
+      name: 'every byte of the header its own descriptor',
+      outSplit: [...new Array<number>(16).fill(1), 1024],
+      inSplit: [1025],
+    },
     { name: 'status inside a large last buffer', outSplit: [10, 1030], inSplit: [1, 1, 1023] },
   ];
 

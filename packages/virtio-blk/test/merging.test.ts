@@ -27,7 +27,8 @@ describe('virtio-blk multireq merging (virtio_blk_submit_multireq)', () => {
     expect(blk.stats.merged[A.WRITE]).to.equal(31);
     expect(blk.stats.nrOps[A.WRITE]).to.equal(32);
     expect(blk.stats.nrBytes[A.WRITE]).to.equal(32 * 512);
-    for (let i = 0; i < 32; i++) expect(rig.disk.bytes((64 + i) * 512, 512)).to.deep.equal(pattern(512, i + 1));
+    for (let i = 0; i < 32; i++)
+      expect(rig.disk.bytes((64 + i) * 512, 512)).to.deep.equal(pattern(512, i + 1));
   });
 
   it('33 contiguous writes: the 33rd starts a new batch (at most 32 per merge)', async () => {
@@ -44,7 +45,8 @@ describe('virtio-blk multireq merging (virtio_blk_submit_multireq)', () => {
     const w = rig.disk.ops('write');
     expect(w).to.have.length(1);
     expect(w[0].offset).to.equal(0);
-    for (let i = 0; i < 8; i++) expect(rig.disk.bytes(sectors[i] * 512, 512)).to.deep.equal(pattern(512, i + 1));
+    for (let i = 0; i < 8; i++)
+      expect(rig.disk.bytes(sectors[i] * 512, 512)).to.deep.equal(pattern(512, i + 1));
   });
 
   it('non-contiguous requests are not merged (sorted submission order)', async () => {
@@ -66,7 +68,12 @@ describe('virtio-blk multireq merging (virtio_blk_submit_multireq)', () => {
       { type: T.IN, sector: 3, inLength: 512 },
     ]);
     expect(done.every((c) => c.status === S.OK)).to.equal(true);
-    expect(rig.disk.calls.map((c) => `${c.op}@${c.offset / 512}`)).to.deep.equal(['write@0', 'read@1', 'write@2', 'read@3']);
+    expect(rig.disk.calls.map((c) => `${c.op}@${c.offset / 512}`)).to.deep.equal([
+      'write@0',
+      'read@1',
+      'write@2',
+      'read@3',
+    ]);
     expect(rig.blk().stats.merged[A.READ] + rig.blk().stats.merged[A.WRITE]).to.equal(0);
   });
 

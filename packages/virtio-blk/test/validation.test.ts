@@ -149,11 +149,17 @@ describe('virtio-blk validation (reference §4.2, §4.3)', () => {
 
     const fatal: Array<[string, () => Parameters<Rig['driver']['submit']>[0]]> = [
       ['missing headers (no device-writable buffer)', () => ({ type: T.IN, sector: 0, noStatus: true })],
-      ['missing headers (no device-readable buffer)', () => ({ type: 0, raw: new Uint8Array(0), inLength: 512 })],
+      [
+        'missing headers (no device-readable buffer)',
+        () => ({ type: 0, raw: new Uint8Array(0), inLength: 512 }),
+      ],
       ['outhdr too short', () => ({ type: 0, raw: encodeOutHeader(T.IN, 0).subarray(0, 15), inLength: 512 })],
       [
         'discard/write_zeroes header too short',
-        () => ({ type: T.WRITE_ZEROES, payload: encodeDiscardRanges([{ sector: 0, numSectors: 1 }]).subarray(0, 15) }),
+        () => ({
+          type: T.WRITE_ZEROES,
+          payload: encodeDiscardRanges([{ sector: 0, numSectors: 1 }]).subarray(0, 15),
+        }),
       ],
     ];
 
@@ -172,7 +178,8 @@ describe('virtio-blk validation (reference §4.2, §4.3)', () => {
         expect(rig.driver.virtio.configInterrupts).to.equal(1);
         expect(q.deviceUsedIdx).to.equal(usedIdx);
         const usedArea: Array<readonly [number, number]> = [[q.layout.used, q.layout.used + 6 + 8 * q.size]];
-        for (const a of changedAddresses(rig.memory, mem)) expect(inRanges(a, usedArea), `0x${a.toString(16)}`).to.equal(true);
+        for (const a of changedAddresses(rig.memory, mem))
+          expect(inRanges(a, usedArea), `0x${a.toString(16)}`).to.equal(true);
         expect(rig.driver.completion(bad)).to.equal(undefined);
         expect(rig.driver.completion(after)).to.equal(undefined);
         expect(rig.disk.bytes(8 * 512, 512)).to.deep.equal(new Uint8Array(512));

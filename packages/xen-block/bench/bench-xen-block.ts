@@ -47,7 +47,15 @@ async function direct(n: number, account: boolean, iothread: boolean): Promise<L
     if (r.error !== 0) throw new Error(`direct bench failed: ${r.error}`);
     await blk.unref();
     const name = `direct BlockBackend read${account ? ' + accounting' : ''}${iothread ? ', iothread' : ''}`;
-    return { bench: name, unit: 'IOPS', iops: Math.round(r.iops), count: n, depth: DEPTH, size: SIZE, seconds: r.seconds };
+    return {
+      bench: name,
+      unit: 'IOPS',
+      iops: Math.round(r.iops),
+      count: n,
+      depth: DEPTH,
+      size: SIZE,
+      seconds: r.seconds,
+    };
   } finally {
     await m.destroy();
   }
@@ -73,7 +81,8 @@ async function device(n: number, iothread: boolean, protocol: 'native' | 'x86_32
     const t0 = process.hrtime.bigint();
     const r = await stream.run();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.errors !== 0 || r.unexpected !== 0) throw new Error(`device bench: ${r.errors} errors, ${r.unexpected} unexpected`);
+    if (r.errors !== 0 || r.unexpected !== 0)
+      throw new Error(`device bench: ${r.errors} errors, ${r.unexpected} unexpected`);
     await front.close();
     return {
       bench: `xen-block read via Blkfront${iothread ? ', iothread' : ''}${protocol === 'native' ? '' : `, ${protocol}`}`,

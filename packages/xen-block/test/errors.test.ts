@@ -5,7 +5,11 @@ import { acct, BlockAcctType, connected, same, type Connected } from './helpers/
 import { MiB } from './helpers/rig.js';
 
 const { READ, WRITE, FLUSH_DISKCACHE: FLUSH, DISCARD } = BlkifOp;
-const seg = (gref: number, firstSect = 0, lastSect = 7): { gref: number; firstSect: number; lastSect: number } => ({
+const seg = (
+  gref: number,
+  firstSect = 0,
+  lastSect = 7,
+): { gref: number; firstSect: number; lastSect: number } => ({
   gref,
   firstSect,
   lastSect,
@@ -33,9 +37,7 @@ async function expectRefused(c: Connected, cases: readonly Case[]): Promise<void
   rig.guest.memory.write(rw.gpa, fill);
   rig.guest.memory.write(ro.gpa, fill);
   const snapshot = (): object =>
-    Object.fromEntries(
-      Object.entries(TYPES).map(([k, t]) => [k, { ...acct(stats, t) }] as const),
-    );
+    Object.fromEntries(Object.entries(TYPES).map(([k, t]) => [k, { ...acct(stats, t) }] as const));
   let id = 0x7000_0000_0000_0000n;
   for (const c of cases) {
     const before = snapshot() as Record<keyof typeof TYPES, ReturnType<typeof acct>>;
@@ -62,28 +64,56 @@ describe('xen-block dataplane: parse errors (qemu-behaviour §4.6) and hostile r
     const last = 2048; // sectors on the 1 MiB disk
     await expectRefused(c, [
       { name: 'unknown op 2', req: () => ({ operation: BlkifOp.WRITE_BARRIER }), invalid: null },
-      { name: 'unknown op 6', req: (rw) => ({ operation: BlkifOp.INDIRECT, segments: [seg(rw.gref)] }), invalid: null },
+      {
+        name: 'unknown op 6',
+        req: (rw) => ({ operation: BlkifOp.INDIRECT, segments: [seg(rw.gref)] }),
+        invalid: null,
+      },
       { name: 'unknown op 200', req: () => ({ operation: 200 }), invalid: null },
       {
         name: 'nr_segments 12',
-        req: (rw) => ({ operation: READ, nrSegments: 12, segments: Array.from({ length: 11 }, () => seg(rw.gref, 0, 0)) }),
+        req: (rw) => ({
+          operation: READ,
+          nrSegments: 12,
+          segments: Array.from({ length: 11 }, () => seg(rw.gref, 0, 0)),
+        }),
         invalid: 'read',
       },
-      { name: 'nr_segments 255', req: (_rw, ro) => ({ operation: WRITE, nrSegments: 255, segments: [seg(ro.gref)] }), invalid: 'write' },
-      { name: 'first > last', req: (rw) => ({ operation: READ, segments: [seg(rw.gref, 3, 2)] }), invalid: 'read' },
+      {
+        name: 'nr_segments 255',
+        req: (_rw, ro) => ({ operation: WRITE, nrSegments: 255, segments: [seg(ro.gref)] }),
+        invalid: 'write',
+      },
+      {
+        name: 'first > last',
+        req: (rw) => ({ operation: READ, segments: [seg(rw.gref, 3, 2)] }),
+        invalid: 'read',
+      },
       {
         name: 'good segment then first > last',
         req: (rw) => ({ operation: READ, segments: [seg(rw.gref), seg(rw.gref, 5, 4)] }),
         invalid: 'read',
       },
-      { name: 'last_sect 8 (page crossing)', req: (_rw, ro) => ({ operation: WRITE, segments: [seg(ro.gref, 0, 8)] }), invalid: 'write' },
-      { name: 'last_sect 255', req: (rw) => ({ operation: READ, segments: [seg(rw.gref, 255, 255)] }), invalid: 'read' },
+      {
+        name: 'last_sect 8 (page crossing)',
+        req: (_rw, ro) => ({ operation: WRITE, segments: [seg(ro.gref, 0, 8)] }),
+        invalid: 'write',
+      },
+      {
+        name: 'last_sect 255',
+        req: (rw) => ({ operation: READ, segments: [seg(rw.gref, 255, 255)] }),
+        invalid: 'read',
+      },
       {
         name: 'beyond the end by one sector',
         req: (rw) => ({ operation: READ, sector: last - 1, segments: [seg(rw.gref, 0, 1)] }),
         invalid: 'read',
       },
-      { name: 'sector 2^63', req: (rw) => ({ operation: READ, sector: 2n ** 63n, segments: [seg(rw.gref)] }), invalid: 'read' },
+      {
+        name: 'sector 2^63',
+        req: (rw) => ({ operation: READ, sector: 2n ** 63n, segments: [seg(rw.gref)] }),
+        invalid: 'read',
+      },
       {
         name: 'sector 2^64-1 (no wrap into range)',
         req: (_rw, ro) => ({ operation: WRITE, sector: 2n ** 64n - 1n, segments: [seg(ro.gref, 0, 0)] }),
@@ -94,9 +124,21 @@ describe('xen-block dataplane: parse errors (qemu-behaviour §4.6) and hostile r
         req: (_rw, ro) => ({ operation: FLUSH, sector: last, segments: [seg(ro.gref, 0, 0)] }),
         invalid: 'flush',
       },
-      { name: 'write of 0 segments beyond the end', req: () => ({ operation: WRITE, sector: last + 1 }), invalid: 'write' },
-      { name: 'discard wrapping 2^64', req: () => ({ operation: DISCARD, sector: 2n ** 64n - 8n, nrSectors: 16n }), invalid: null },
-      { name: 'discard above INT64_MAX/512', req: () => ({ operation: DISCARD, sector: 2n ** 53n, nrSectors: 2n ** 53n }), invalid: null },
+      {
+        name: 'write of 0 segments beyond the end',
+        req: () => ({ operation: WRITE, sector: last + 1 }),
+        invalid: 'write',
+      },
+      {
+        name: 'discard wrapping 2^64',
+        req: () => ({ operation: DISCARD, sector: 2n ** 64n - 8n, nrSectors: 16n }),
+        invalid: null,
+      },
+      {
+        name: 'discard above INT64_MAX/512',
+        req: () => ({ operation: DISCARD, sector: 2n ** 53n, nrSectors: 2n ** 53n }),
+        invalid: null,
+      },
     ]);
     await c.front.close();
     await c.rig.destroy();
@@ -107,7 +149,11 @@ describe('xen-block dataplane: parse errors (qemu-behaviour §4.6) and hostile r
     await expectRefused(c, [
       { name: 'write', req: (_rw, ro) => ({ operation: WRITE, segments: [seg(ro.gref)] }), invalid: 'write' },
       { name: 'write of 0 segments', req: () => ({ operation: WRITE }), invalid: 'write' },
-      { name: 'flush with data', req: (_rw, ro) => ({ operation: FLUSH, segments: [seg(ro.gref)] }), invalid: 'flush' },
+      {
+        name: 'flush with data',
+        req: (_rw, ro) => ({ operation: FLUSH, segments: [seg(ro.gref)] }),
+        invalid: 'flush',
+      },
     ]);
     await c.front.flush();
     expect(same(await c.front.read(0, 8), c.initial.subarray(0, 4096))).to.equal(true);
@@ -121,9 +167,21 @@ describe('xen-block dataplane: parse errors (qemu-behaviour §4.6) and hostile r
       front: { extraKeys: { 'feature-large-sector-size': '1' } },
     });
     await expectRefused(c, [
-      { name: 'sector 1', req: (rw) => ({ operation: READ, sector: 1, segments: [seg(rw.gref)] }), invalid: 'read' },
-      { name: 'sector 4', req: (_rw, ro) => ({ operation: WRITE, sector: 4, segments: [seg(ro.gref)] }), invalid: 'write' },
-      { name: 'first_sect 1', req: (rw) => ({ operation: READ, sector: 8, segments: [seg(rw.gref, 1, 7)] }), invalid: 'read' },
+      {
+        name: 'sector 1',
+        req: (rw) => ({ operation: READ, sector: 1, segments: [seg(rw.gref)] }),
+        invalid: 'read',
+      },
+      {
+        name: 'sector 4',
+        req: (_rw, ro) => ({ operation: WRITE, sector: 4, segments: [seg(ro.gref)] }),
+        invalid: 'write',
+      },
+      {
+        name: 'first_sect 1',
+        req: (rw) => ({ operation: READ, sector: 8, segments: [seg(rw.gref, 1, 7)] }),
+        invalid: 'read',
+      },
       {
         name: 'a half page',
         req: (_rw, ro) => ({ operation: FLUSH, sector: 8, segments: [seg(ro.gref, 0, 3)] }),
@@ -142,8 +200,16 @@ describe('xen-block dataplane: parse errors (qemu-behaviour §4.6) and hostile r
       front: { extraKeys: { 'feature-large-sector-size': '1' } },
     });
     await expectRefused(c, [
-      { name: '3 sectors', req: (rw) => ({ operation: READ, sector: 2, segments: [seg(rw.gref, 0, 2)] }), invalid: 'read' },
-      { name: 'first_sect 1', req: (rw) => ({ operation: READ, sector: 2, segments: [seg(rw.gref, 1, 2)] }), invalid: 'read' },
+      {
+        name: '3 sectors',
+        req: (rw) => ({ operation: READ, sector: 2, segments: [seg(rw.gref, 0, 2)] }),
+        invalid: 'read',
+      },
+      {
+        name: 'first_sect 1',
+        req: (rw) => ({ operation: READ, sector: 2, segments: [seg(rw.gref, 1, 2)] }),
+        invalid: 'read',
+      },
     ]);
     expect(same(await c.front.read(2, 2), c.initial.subarray(1024, 2048))).to.equal(true);
     await c.front.close();

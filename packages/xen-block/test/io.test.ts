@@ -35,11 +35,17 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
         sector: 16,
         segments: [{ gref: page.gref, firstSect: 2, lastSect: 5 }],
       });
-      expect(rsp).to.deep.equal({ id: 0xffff_ffff_ffff_ffffn, operation: BlkifOp.READ, status: BlkifStatus.OKAY });
+      expect(rsp).to.deep.equal({
+        id: 0xffff_ffff_ffff_ffffn,
+        operation: BlkifOp.READ,
+        status: BlkifStatus.OKAY,
+      });
       // Sectors 16..19 land at bytes 1024..3071 of the page; the rest is untouched.
       const got = front.readDataPage(page);
       expect(same(got.subarray(1024, 3072), initial.subarray(16 * 512, 20 * 512))).to.equal(true);
-      expect(got.subarray(0, 1024).every((b) => b === 0) && got.subarray(3072).every((b) => b === 0)).to.equal(true);
+      expect(
+        got.subarray(0, 1024).every((b) => b === 0) && got.subarray(3072).every((b) => b === 0),
+      ).to.equal(true);
       front.freeDataPage(page);
 
       // A pure flush: OKAY, not accounted.
@@ -115,7 +121,9 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
     ['x86_64-abi', 2, 72],
   ] as const) {
     it(`${protocol}, ${1 << order} pages: an 11-segment request whose slot straddles a page boundary`, async () => {
-      const { rig, front, initial } = await connected({ front: { protocol, ringPageOrder: order, ringStart: start } });
+      const { rig, front, initial } = await connected({
+        front: { protocol, ringPageOrder: order, ringStart: start },
+      });
       const stride = protocol === 'x86_32-abi' ? 108 : 112;
       const at = 64 + start * stride;
       expect(Math.floor(at / 4096)).to.not.equal(Math.floor((at + stride - 1) / 4096));
@@ -175,9 +183,9 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
       ],
     });
     expect(rsp.status).to.equal(BlkifStatus.ERROR);
-    expect(same(await rig.readDisk('disk0', 64 * 512, 8192), initial.subarray(64 * 512, 64 * 512 + 8192))).to.equal(
-      true,
-    );
+    expect(
+      same(await rig.readDisk('disk0', 64 * 512, 8192), initial.subarray(64 * 512, 64 * 512 + 8192)),
+    ).to.equal(true);
     // Refused before any I/O: not accounted at all (QEMU's error path skips block_acct_start).
     expect(acct(dev.blk!.stats, W)).to.deep.equal({ bytes: 0, ops: 0, failed: 0, invalid: 0 });
     await front.close();
@@ -238,7 +246,7 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
         order.push(`flush done (writes issued: ${writes})`);
         cb(o, ret);
       };
-      return Reflect.apply(origFlush, this, [done, opaque]) as BlockAIOCB;
+      return origFlush.call<BlockBackend, [BlockCompletionFunc<T>, T], BlockAIOCB>(this, done, opaque);
     };
     blk.aioPwritev = function <T>(
       this: BlockBackend,
@@ -250,7 +258,14 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
     ) {
       writes++;
       order.push('write issued');
-      return Reflect.apply(origWrite, this, [offset, qiov, flags, cb, opaque]) as BlockAIOCB;
+      return origWrite.call<BlockBackend, [number, IOVector, number, BlockCompletionFunc<T>, T], BlockAIOCB>(
+        this,
+        offset,
+        qiov,
+        flags,
+        cb,
+        opaque,
+      );
     };
     const src = front.allocDataPage(true, pattern(4096, 50));
     const rsp = await front.submit({
@@ -342,7 +357,9 @@ describe('xen-block dataplane: I/O through the Blkfront', () => {
     await rig.settle();
     expect(ring.unconsumedResponses).to.equal(20);
     expect(dev.dataplane!.notifications).to.equal(before + 1);
-    expect(ring.takeResponses().map((r) => r.id)).to.deep.equal(Array.from({ length: 20 }, (_, i) => BigInt(i)));
+    expect(ring.takeResponses().map((r) => r.id)).to.deep.equal(
+      Array.from({ length: 20 }, (_, i) => BigInt(i)),
+    );
     front.responseHook = null;
     await front.close();
     await rig.destroy();

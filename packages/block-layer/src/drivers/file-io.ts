@@ -42,7 +42,6 @@ export const fileIo: FileIoCalls = {
 };
 
 export type FileAio = 'threads' | 'io_uring';
-const MERGE_MAX = Number(process.env.VMKIT_MERGE_MAX ?? 1024);
 
 // ---- aligned memory ------------------------------------------------------------------------------
 
@@ -171,6 +170,14 @@ export class FileState {
 }
 
 const NO_VIEW = new Uint8Array(0);
+
+/**
+ * Requests merged into one vectored call at most. Merging saves a thread-pool round trip (two
+ * context switches) per request, but one call per batch would leave a single call in flight: at
+ * depth 32 on 2 cores, 16 (two calls in flight) used the least CPU per request, against 8 and 32
+ * (bench-file and compare-qemu; see the performance notes of the file driver).
+ */
+const MERGE_MAX = 16;
 
 /** Makes `out` exactly `n` long (assigning `length` is a runtime call: only when it changes). */
 function setViewCount(out: Uint8Array[], n: number): void {

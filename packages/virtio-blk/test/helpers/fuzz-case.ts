@@ -94,16 +94,36 @@ const arbMutation: fc.Arbitrary<Mutation> = fc.record({
 const arbCuts = fc.array(fc.integer({ min: 1, max: 1000 }), { maxLength: 4 });
 
 const arbReq: fc.Arbitrary<ReqPlan> = fc.record({
-  kind: fc.constantFrom<ReqKind>('in', 'in', 'out', 'out', 'flush', 'getid', 'discard', 'wz', 'scsi', 'unknown'),
+  kind: fc.constantFrom<ReqKind>(
+    'in',
+    'in',
+    'out',
+    'out',
+    'flush',
+    'getid',
+    'discard',
+    'wz',
+    'scsi',
+    'unknown',
+  ),
   barrier: fc.boolean(),
   sectorMode: fc.constantFrom(0, 0, 0, 0, 1, 2),
   sectorOff: fc.integer({ min: 0, max: 15 }),
   sectors: fc.integer({ min: 0, max: 3 }),
-  odd: fc.oneof({ weight: 6, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 511 }) }),
-  extraIn: fc.oneof({ weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) }),
+  odd: fc.oneof(
+    { weight: 6, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 511 }) },
+  ),
+  extraIn: fc.oneof(
+    { weight: 4, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.integer({ min: 1, max: 40 }) },
+  ),
   dwzFlags: fc.constantFrom(0, 0, 1, 2),
   dwzTwo: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-  dwzNoOut: fc.oneof({ weight: 5, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  dwzNoOut: fc.oneof(
+    { weight: 5, arbitrary: fc.constant(false) },
+    { weight: 1, arbitrary: fc.constant(true) },
+  ),
   cutsOut: arbCuts,
   cutsIn: arbCuts,
   indirect: fc.boolean(),
@@ -125,7 +145,10 @@ export const arbCase: fc.Arbitrary<FuzzCase> = fc.record({
     { weight: 8, arbitrary: fc.constant<number[]>([]) },
     { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 2 }) },
   ),
-  idxBump: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) }),
+  idxBump: fc.oneof(
+    { weight: 12, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
+  ),
 });
 
 /** What the oracle expects of one request of an uncorrupted case. */
@@ -153,7 +176,9 @@ function pattern(len: number, seed: number): Uint8Array {
 /** Splits `total` bytes into pieces of at least one byte at the given cut points. */
 function split(total: number, cuts: readonly number[]): number[] {
   if (total === 0) return [];
-  const points = [...new Set(cuts.map((c) => Math.floor((c / 1001) * total)).filter((p) => p > 0 && p < total))];
+  const points = [
+    ...new Set(cuts.map((c) => Math.floor((c / 1001) * total)).filter((p) => p > 0 && p < total)),
+  ];
   points.sort((a, b) => a - b);
   const out: number[] = [];
   let prev = 0;
@@ -193,6 +218,8 @@ export interface Built {
   /** Writable ranges declared by any descriptor the device could reach, plus the used ring. */
   allowed: Array<[number, number]>;
   hostile: boolean;
+  /** A declared device-writable buffer overlaps the used ring (the guest asked for corruption). */
+  usedOverlap: boolean;
 }
 
 /**
@@ -213,7 +240,7 @@ export function build(c: FuzzCase, q: GuestVirtqueue, memory: GuestMemory, disk:
     const dataLen = r.sectors * 512 + r.odd;
     let type: number;
     let payload: Uint8Array = new Uint8Array(0);
-    let inData = 0;
+    let inData: number;
     let exp: Omit<Expected, 'head' | 'inBufs' | 'inTotal' | 'scsi'>;
     switch (r.kind) {
       case 'in': {
@@ -311,7 +338,11 @@ export function build(c: FuzzCase, q: GuestVirtqueue, memory: GuestMemory, disk:
     }
     let head: number;
     if (c.indirect && r.indirect && tables.length < TABLES && bufs.length <= 32) {
-      const t = bufs.map((b, j) => ({ ...b, flags: b.flags | (j < bufs.length - 1 ? VringDescFlag.NEXT : 0), next: j + 1 }));
+      const t = bufs.map((b, j) => ({
+        ...b,
+        flags: b.flags | (j < bufs.length - 1 ? VringDescFlag.NEXT : 0),
+        next: j + 1,
+      }));
       const k = tables.length;
       tables.push(t);
       if (nextDesc >= c.size) break;
@@ -322,7 +353,11 @@ export function build(c: FuzzCase, q: GuestVirtqueue, memory: GuestMemory, disk:
       head = nextDesc;
       bufs.forEach((b, j) => {
         const last = j === bufs.length - 1;
-        table[nextDesc] = { ...b, flags: b.flags | (last ? 0 : VringDescFlag.NEXT), next: last ? 0 : nextDesc + 1 };
+        table[nextDesc] = {
+          ...b,
+          flags: b.flags | (last ? 0 : VringDescFlag.NEXT),
+          next: last ? 0 : nextDesc + 1,
+        };
         nextDesc++;
       });
     }
@@ -372,5 +407,7 @@ export function build(c: FuzzCase, q: GuestVirtqueue, memory: GuestMemory, disk:
     }
   }
   if (c.idxBump !== null) hostile = true;
-  return { expected, allowed, hostile };
+  const usedEnd = LAYOUT.used + 6 + 8 * c.size + 2;
+  const usedOverlap = allowed.slice(1).some(([a, z]) => a < usedEnd && z > LAYOUT.used);
+  return { expected, allowed, hostile, usedOverlap };
 }

@@ -94,7 +94,9 @@ export class VbState {
     call.context = bs.aioContext.name;
     this.calls.push(call);
     this.onCall?.(call);
-    const i = this.errors.findIndex((e) => e.op === call.op && (e.offset === undefined || e.offset === call.offset));
+    const i = this.errors.findIndex(
+      (e) => e.op === call.op && (e.offset === undefined || e.offset === call.offset),
+    );
     let ret = 0;
     if (i >= 0) {
       const e = this.errors[i];
@@ -170,7 +172,8 @@ export const vbtestDriver: BlockDriver<VbState, VbOptions> = {
     st(bs).run(bs, { op: 'discard', offset, bytes, flags: 0, niov: 0, ret: 0 }, () =>
       st(bs).mem.zero(offset, bytes, true),
     ),
-  flush: (bs) => st(bs).run(bs, { op: 'flush', offset: 0, bytes: 0, flags: 0, niov: 0, ret: 0 }, () => undefined),
+  flush: (bs) =>
+    st(bs).run(bs, { op: 'flush', offset: 0, bytes: 0, flags: 0, niov: 0, ret: 0 }, () => undefined),
   truncate(bs, offset) {
     if (offset < 0) return -Errno.EINVAL;
     st(bs).mem.truncate(offset);

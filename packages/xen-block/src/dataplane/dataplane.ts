@@ -78,6 +78,9 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
   readonly disk: { length: number; sectorSize: number; readOnly: boolean } & BlkifDisk;
 
   private conn: Connection | null = null;
+  /** The accounting clock read once per pass (-1 outside a pass or before the first use). */
+  private passTime = -1;
+  private inPass = false;
   private stopping = false;
   private readonly free: XenBlockRequest[] = [];
   private readonly bh: BottomHalf;
@@ -224,6 +227,7 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     this.moreWork = 0;
     ring.beginPass();
     if (batch) this.ctx.deferCallBegin();
+    this.inPass = true;
     try {
       while (ring.hasRequest()) {
         const request = this.startRequest();
@@ -254,9 +258,19 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
         }
       }
     } finally {
+      this.inPass = false;
+      this.passTime = -1;
       if (batch) this.ctx.deferCallEnd();
     }
     return doneSomething;
+  }
+
+  /** @internal The start time for block accounting: read once per pass, else now. */
+  acctNow(): number {
+    if (this.passTime >= 0) return this.passTime;
+    const now = this.blk.stats.clock.now();
+    if (this.inPass) this.passTime = now;
+    return now;
   }
 
   /** @internal xen_block_complete_aio (called through the shared completion function). */

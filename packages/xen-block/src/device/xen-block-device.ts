@@ -65,9 +65,12 @@ export class XenBlockDevice extends XenDevice implements BlockDevOps {
     const props = this.props;
     const blk = this.machine.blockBackend(props.drive);
     this.blk = blk;
-    if (!blk.isInserted()) throw new ConfigError(`xen-block '${this.id}': device needs media, but drive is empty`);
+    if (!blk.isInserted())
+      throw new ConfigError(`xen-block '${this.id}': device needs media, but drive is empty`);
     if (blk.attachDev(this, this.id) < 0) {
-      throw new ConfigError(`xen-block '${this.id}': drive '${props.drive}' is already in use by another device`);
+      throw new ConfigError(
+        `xen-block '${this.id}': drive '${props.drive}' is already in use by another device`,
+      );
     }
     this.attached = true;
 

@@ -61,7 +61,8 @@ export class BlkfrontStream {
   ) {
     const ring = front.ring;
     const info = front.info;
-    if (ring === undefined || info === undefined) throw new Error('BlkfrontStream: connect the Blkfront first');
+    if (ring === undefined || info === undefined)
+      throw new Error('BlkfrontStream: connect the Blkfront first');
     if (options.depth < 1 || options.depth > ring.size) {
       throw new RangeError(`BlkfrontStream: depth ${options.depth} outside 1..${ring.size}`);
     }

@@ -46,7 +46,10 @@ export function same(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The counters of one accounting type, as plain numbers. */
-export function acct(stats: BlockAcctStats, type: BlockAcctType): {
+export function acct(
+  stats: BlockAcctStats,
+  type: BlockAcctType,
+): {
   bytes: number;
   ops: number;
   failed: number;

@@ -10,13 +10,7 @@ import {
   type BlockDriverState,
   type BlockLayer,
 } from '@vmkit/block-layer';
-import {
-  IN_PROCESS_XEN,
-  XenBus,
-  xenBusPlugin,
-  type InProcessXen,
-  type XenGuestDomain,
-} from '@vmkit/xen-bus';
+import { IN_PROCESS_XEN, XenBus, xenBusPlugin, type InProcessXen, type XenGuestDomain } from '@vmkit/xen-bus';
 import { xenBlockPlugin, type XenBlockDevice } from '../../src/index.js';
 import { Blkfront, type BlkfrontOptions } from '../../src/testing/index.js';
 
@@ -53,7 +47,12 @@ export interface Rig {
    */
   settle(): Promise<void>;
   /** A `memory` node (discard=unmap) of `size` bytes, optionally filled. */
-  addDisk(name: string, size: number, contents?: Uint8Array, extra?: Record<string, unknown>): Promise<BlockDriverState>;
+  addDisk(
+    name: string,
+    size: number,
+    contents?: Uint8Array,
+    extra?: Record<string, unknown>,
+  ): Promise<BlockDriverState>;
   addDevice(props: Record<string, unknown>): Promise<XenBlockDevice>;
   frontend(options?: BlkfrontOptions): Blkfront;
   /** Reads the node directly (a read-only user beside the device). */
@@ -97,28 +96,40 @@ export async function newRig(options: { pages?: number } = {}): Promise<Rig> {
     layer,
     settle,
     async addDisk(name, size, contents, extra = {}) {
-      const bs = (await machine.blockdevAdd({
+      const bs = await machine.blockdevAdd({
         driver: 'memory',
         nodeName: name,
         size,
         discard: 'unmap',
         ...extra,
-      })) as BlockDriverState;
+      });
       if (contents !== undefined) {
-        const blk = BlockBackend.withNode(bs, { perm: Perm.CONSISTENT_READ | Perm.WRITE, sharedPerm: Perm.ALL });
+        const blk = BlockBackend.withNode(bs, {
+          perm: Perm.CONSISTENT_READ | Perm.WRITE,
+          sharedPerm: Perm.ALL,
+        });
         await blk.write(0, contents);
         await blk.unref();
       }
       return bs;
     },
     async addDevice(props) {
-      return machine.deviceAdd<XenBlockDevice>({ type: 'xen-block', id: 'xvda', bus: 'xen.0', vdev: 'xvda', ...props });
+      return machine.deviceAdd<XenBlockDevice>({
+        type: 'xen-block',
+        id: 'xvda',
+        bus: 'xen.0',
+        vdev: 'xvda',
+        ...props,
+      });
     },
     frontend(opts = {}) {
       return new Blkfront(guest, opts);
     },
     async readDisk(node, offset, length) {
-      const blk = BlockBackend.withNode(layer.node(node), { perm: Perm.CONSISTENT_READ, sharedPerm: Perm.ALL });
+      const blk = BlockBackend.withNode(layer.node(node), {
+        perm: Perm.CONSISTENT_READ,
+        sharedPerm: Perm.ALL,
+      });
       try {
         return await blk.read(offset, length);
       } finally {
