@@ -76,7 +76,7 @@ hd1.ioLimitsEnable('tg0');
 
 /** Awaits `work` while virtual time passes (throttled requests wait on the clock's timers). */
 async function withVirtualTime<T>(work: Promise<T>): Promise<T> {
-  void work.catch(() => undefined); // a failure is reported below, not as an unhandled rejection
+  void work.catch(() => undefined); // observed now: a failure must not be "unhandled" while time passes
   await clock.runTimers();
   return work;
 }

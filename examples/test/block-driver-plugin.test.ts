@@ -152,6 +152,7 @@ describe('example: block-driver-plugin (http-ro driver)', function () {
   describe('the example program', function () {
     let run: ExampleRun;
     before(async function () {
+      this.timeout(60_000);
       run = await runExample('block-driver-plugin/main.js');
     });
 

@@ -5,6 +5,7 @@ describe('example: compose-machine', function () {
   let run: ExampleRun;
 
   before(async function () {
+    this.timeout(60_000);
     run = await runExample('compose-machine.js');
   });
 

@@ -233,6 +233,7 @@ describe('example: device-plugin (virtio-crc32, guest side)', function () {
   describe('the example program', function () {
     let run: ExampleRun;
     before(async function () {
+      this.timeout(60_000);
       run = await runExample('device-plugin/main.js');
     });
 

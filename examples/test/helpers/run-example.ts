@@ -12,7 +12,7 @@ export interface ExampleRun {
 }
 
 /** Runs `examples/dist/<path>` (e.g. `compose-machine.js`) with the current Node binary. */
-export function runExample(path: string, timeoutMs = 15_000): Promise<ExampleRun> {
+export function runExample(path: string, timeoutMs = 45_000): Promise<ExampleRun> {
   const file = fileURLToPath(new URL(`../../${path}`, import.meta.url));
   return new Promise((resolve) => {
     execFile(

@@ -56,11 +56,7 @@ function cases(depth: 1 | 32): Case[] {
   ];
 }
 
-const CASES: Case[] = [
-  ...cases(32),
-  { name: 'null-co write depth 32', depth: 32, write: true },
-  ...cases(1),
-];
+const CASES: Case[] = [...cases(32), { name: 'null-co write depth 32', depth: 32, write: true }, ...cases(1)];
 
 interface Sample {
   iops: number;

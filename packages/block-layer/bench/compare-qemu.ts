@@ -6,8 +6,12 @@
  * - the same with `-i io_uring`, vmkit running with UV_USE_IO_URING=1 (libuv's io_uring backend).
  *
  * The figure of each run is the tool's own "Run completed in S seconds" (count / S), so process
- * start-up is not counted. Prints one JSON line per run, then per bench and tool the median:
- * {"bench","tool","iops","runs","ratio"} where ratio = vmkit / qemu-img (medians).
+ * start-up is not counted. Prints one JSON line per run, then per bench and tool the medians:
+ * {"bench","tool","iops","cpuUsPerReq","runs","ratio","cpuRatio"} where ratio = vmkit / qemu-img
+ * IOPS and cpuRatio = qemu-img / vmkit CPU time per request (all threads, user + system, the
+ * start-up cost measured with `-c 1` subtracted): on a shared machine IOPS drift with the load of
+ * other processes, CPU time per request much less, so cpuRatio (> 1: vmkit cheaper) is the steadier
+ * figure of the two.
  * Without qemu-img (or without a built vmkit-img) it prints a skip line and exits 0.
  *
  * Run: node packages/block-layer/dist/bench/compare-qemu.js [rounds=3] [scale=1]
@@ -49,17 +53,47 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Runs one tool; returns the IOPS from its own timing, or an error text. */
-function runTool(tool: Tool, args: readonly string[], env: NodeJS.ProcessEnv): number | string {
-  const [cmd, argv] =
-    tool === 'qemu-img' ? [qemuImg, ['bench', ...args]] : [process.execPath, [vmkitImg, 'bench', ...args]];
-  const r = spawnSync(cmd, argv, { env, encoding: 'utf8', maxBuffer: 1 << 20 });
+interface RunResult {
+  iops: number;
+  /** CPU time of the tool's process (user + system, all threads), seconds. */
+  cpuSeconds: number;
+}
+
+/** `times` output: the children's line is the last one. */
+const TIMES_RE = /(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/;
+
+/**
+ * Runs one tool through `sh -c '...; times'` so that its CPU time is known too; returns the IOPS
+ * from its own timing ("Run completed in S seconds"), or an error text.
+ */
+function runTool(tool: Tool, args: readonly string[], env: NodeJS.ProcessEnv): RunResult | string {
+  const argv =
+    tool === 'qemu-img' ? [qemuImg, 'bench', ...args] : [process.execPath, vmkitImg, 'bench', ...args];
+  const r = spawnSync('/bin/sh', ['-c', '"$@"; s=$?; times; exit $s', 'sh', ...argv], {
+    env,
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  });
   if (r.error) return r.error.message;
   const out = `${r.stdout}${r.stderr}`;
   const m = /Run completed in ([0-9.]+) seconds/.exec(out);
-  if (r.status !== 0 || m === null) return out.trim().split('\n').pop() ?? `exit ${r.status}`;
+  const t = TIMES_RE.exec(r.stdout);
+  if (r.status !== 0 || m === null || t === null) return out.trim().split('\n').pop() ?? `exit ${r.status}`;
   const count = Number(args[args.indexOf('-c') + 1]);
-  return count / Number(m[1]);
+  const cpuSeconds = Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]);
+  return { iops: count / Number(m[1]), cpuSeconds };
+}
+
+/** The same run with `-c 1`: the CPU time of start-up and image opening, to subtract. */
+function startupCpu(tool: Tool, args: readonly string[], env: NodeJS.ProcessEnv): number {
+  const a = [...args];
+  a[a.indexOf('-c') + 1] = '1';
+  const xs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const r = runTool(tool, a, env);
+    if (typeof r !== 'string') xs.push(r.cpuSeconds);
+  }
+  return xs.length ? median(xs) : 0;
 }
 
 function available(): string | null {
@@ -87,7 +121,11 @@ function benches(): Bench[] {
   const n = (x: number): string => String(Math.max(1000, Math.round(x * scale)));
   const nullOpts = ['--image-opts', 'driver=null-co,size=1G'];
   return [
-    { name: 'null-co read 4k depth 32', args: ['-c', n(2_000_000), '-d', '32', ...nullOpts], image: 'null-co' },
+    {
+      name: 'null-co read 4k depth 32',
+      args: ['-c', n(2_000_000), '-d', '32', ...nullOpts],
+      image: 'null-co',
+    },
     { name: 'null-co read 4k depth 1', args: ['-c', n(300_000), '-d', '1', ...nullOpts], image: 'null-co' },
     {
       name: 'file read 4k depth 32 -i threads',
@@ -114,35 +152,57 @@ function main(): void {
     const file = makeCachedFile(dir, fileMb);
     for (const b of benches()) {
       const args = b.image === 'file' ? [...b.args, file] : [...b.args];
-      const iops: Record<Tool, number[]> = { 'qemu-img': [], 'vmkit-img': [] };
+      const count = Number(args[args.indexOf('-c') + 1]);
+      const envOf = (tool: Tool): NodeJS.ProcessEnv =>
+        tool === 'vmkit-img' ? { ...process.env, ...b.vmkitEnv } : process.env;
+      const runs: Record<Tool, RunResult[]> = { 'qemu-img': [], 'vmkit-img': [] };
       let failed: string | null = null;
       for (let round = 0; round < rounds && failed === null; round++) {
         const order: Tool[] = round % 2 === 0 ? ['qemu-img', 'vmkit-img'] : ['vmkit-img', 'qemu-img'];
         for (const tool of order) {
-          const env = tool === 'vmkit-img' ? { ...process.env, ...b.vmkitEnv } : process.env;
-          const r = runTool(tool, args, env);
+          const r = runTool(tool, args, envOf(tool));
           if (typeof r === 'string') {
             failed = `${tool}: ${r}`;
             break;
           }
-          iops[tool].push(r);
-          line({ bench: b.name, tool, round, iops: Math.round(r) });
+          runs[tool].push(r);
+          line({ bench: b.name, tool, round, iops: Math.round(r.iops), cpuSeconds: r.cpuSeconds });
         }
       }
       if (failed !== null) {
         line({ bench: b.name, skipped: failed });
         continue;
       }
-      const q = median(iops['qemu-img']);
-      const v = median(iops['vmkit-img']);
-      const common = { args: ['bench', ...args], uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default' };
-      line({ bench: b.name, tool: 'qemu-img', iops: Math.round(q), runs: iops['qemu-img'].map(Math.round), ...common });
+      const summary = (tool: Tool): { iops: number; cpuUsPerReq: number } => {
+        const base = startupCpu(tool, args, envOf(tool));
+        const cpu = median(runs[tool].map((r) => r.cpuSeconds)) - base;
+        return {
+          iops: median(runs[tool].map((r) => r.iops)),
+          cpuUsPerReq: Math.round((cpu / count) * 1e9) / 1000,
+        };
+      };
+      const q = summary('qemu-img');
+      const v = summary('vmkit-img');
+      const common = {
+        args: ['bench', ...args],
+        uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default',
+      };
+      line({
+        bench: b.name,
+        tool: 'qemu-img',
+        iops: Math.round(q.iops),
+        cpuUsPerReq: q.cpuUsPerReq,
+        runs: runs['qemu-img'].map((r) => Math.round(r.iops)),
+        ...common,
+      });
       line({
         bench: b.name,
         tool: 'vmkit-img',
-        iops: Math.round(v),
-        runs: iops['vmkit-img'].map(Math.round),
-        ratio: Math.round((v / q) * 100) / 100,
+        iops: Math.round(v.iops),
+        cpuUsPerReq: v.cpuUsPerReq,
+        runs: runs['vmkit-img'].map((r) => Math.round(r.iops)),
+        ratio: Math.round((v.iops / q.iops) * 100) / 100,
+        cpuRatio: Math.round((q.cpuUsPerReq / v.cpuUsPerReq) * 100) / 100,
         env: b.vmkitEnv ?? {},
         ...common,
       });

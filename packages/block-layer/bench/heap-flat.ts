@@ -77,9 +77,13 @@ async function check(gc: () => void, name: string, extras: boolean): Promise<voi
 async function main(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) {
-    const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-      stdio: 'inherit',
-    });
+    const r = spawnSync(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      {
+        stdio: 'inherit',
+      },
+    );
     process.exitCode = r.status ?? 1;
     return;
   }

@@ -226,3 +226,19 @@ describe('loop: VirtualClock timers', () => {
     );
   });
 });
+
+describe('loop: VirtualClock settles pending work before advancing', () => {
+  it('a timer armed by a promise continuation resumed just before advance() fires in that window', async () => {
+    const clock = new VirtualClock();
+    const ctx = new AioContext({ clock });
+    const fired: number[] = [];
+    const timer = ctx.newTimer(() => fired.push(clock.now()));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    void gate.then(() => timer.arm(clock.now() + 500));
+    release(); // the continuation is queued, not yet run
+    await clock.advance(1000);
+    expect(fired).to.deep.equal([500]);
+    expect(clock.now()).to.equal(1000);
+  });
+});

@@ -200,8 +200,25 @@ export class VirtioBlkIo {
     const elem = req.elem;
     req.sectorNum = sector;
     const qiov = req.qiov;
-    if (isWrite) qiov.concat(elem.outSg, VIRTIO_BLK_OUTHDR_SIZE, elem.outSg.size - VIRTIO_BLK_OUTHDR_SIZE);
-    else qiov.concat(elem.inSg, 0, req.inLen - 1);
+    if (isWrite) {
+      const out = elem.outSg;
+      const views = out.views;
+      // Usual layout: the header alone in the first buffer; the data is then the other buffers.
+      if (views[0].length === VIRTIO_BLK_OUTHDR_SIZE) {
+        for (let i = 1; i < views.length; i++) qiov.add(views[i]);
+      } else {
+        qiov.concat(out, VIRTIO_BLK_OUTHDR_SIZE, out.size - VIRTIO_BLK_OUTHDR_SIZE);
+      }
+    } else {
+      const views = elem.inSg.views;
+      const n = views.length - 1;
+      // Usual layout: the status byte alone in the last buffer; the data is then the others.
+      if (views[n].length === 1) {
+        for (let i = 0; i < n; i++) qiov.add(views[i]);
+      } else {
+        qiov.concat(elem.inSg, 0, req.inLen - 1);
+      }
+    }
     const acctType = isWrite ? BlockAcctType.WRITE : BlockAcctType.READ;
     if (!this.sectRangeOk(sector, qiov.size)) {
       this.completeAndFree(req, IOERR);

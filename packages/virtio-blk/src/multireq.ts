@@ -8,20 +8,36 @@ import { BlockAcctType, type BlockBackend } from '@vmkit/block-layer';
 import { VIRTIO_BLK_MAX_MERGE_REQS, VIRTIO_BLK_SECTOR_SIZE } from './constants.js';
 import type { VirtioBlkRequest } from './request.js';
 
+/** Sort keys are `sector * KEY_SLOTS + position`: unique, so sorting them is stable. */
+const KEY_SLOTS = VIRTIO_BLK_MAX_MERGE_REQS;
+/** Sectors below this keep a key exact in a double (2^53 / KEY_SLOTS). */
+const KEY_SECTOR_LIMIT = 2 ** 53 / KEY_SLOTS;
+
 /** Requests collected for merging (MultiReqBuffer); reused pass after pass. */
 export class MultiReqBuffer {
   readonly reqs: (VirtioBlkRequest | null)[] = new Array<VirtioBlkRequest | null>(
     VIRTIO_BLK_MAX_MERGE_REQS,
   ).fill(null);
-  /** reqs[i].sectorNum, kept alongside for the sort. */
+  /** Sort keys (sector and position, see KEY_SLOTS). */
   readonly keys = new Float64Array(VIRTIO_BLK_MAX_MERGE_REQS);
+  /** reqs in ring order while they are sorted. */
+  readonly scratch: (VirtioBlkRequest | null)[] = new Array<VirtioBlkRequest | null>(
+    VIRTIO_BLK_MAX_MERGE_REQS,
+  ).fill(null);
   numReqs = 0;
   isWrite = false;
+  /** The keys are already in order (requests came in ascending sectors). */
+  sorted = true;
 
   add(req: VirtioBlkRequest, isWrite: boolean): void {
     const n = this.numReqs++;
+    const sector = req.sectorNum;
     this.reqs[n] = req;
-    this.keys[n] = req.sectorNum;
+    // Sectors are validated against the disk size before they get here; the fallback keeps
+    // the order exact for any value anyway.
+    const key = sector < KEY_SECTOR_LIMIT ? sector * KEY_SLOTS + n : Number.POSITIVE_INFINITY;
+    if (n > 0 && !(this.keys[n - 1] < key)) this.sorted = false;
+    this.keys[n] = key;
     this.isWrite = isWrite;
   }
 }
@@ -30,24 +46,50 @@ export class MultiReqBuffer {
 export type RwCompletion = (first: VirtioBlkRequest, ret: number) => void;
 
 /**
- * Stable insertion sort by sector (QEMU uses qsort, which leaves equal sectors in any order; a
- * stable order keeps same-sector writes in ring order). At most 32 entries, no allocation.
+ * Stable sort by sector (QEMU uses qsort, which leaves equal sectors in any order; a stable order
+ * keeps same-sector writes in ring order). At most 32 entries, no allocation: an insertion sort
+ * of the numeric keys alone, then one permutation of the requests.
  */
 function sortBySector(mrb: MultiReqBuffer, n: number): void {
   const reqs = mrb.reqs;
   const keys = mrb.keys;
+  for (let i = 0; i < n; i++) {
+    if (keys[i] === Number.POSITIVE_INFINITY) {
+      sortBySectorSlow(mrb, n);
+      return;
+    }
+  }
   for (let i = 1; i < n; i++) {
     const key = keys[i];
-    if (keys[i - 1] <= key) continue;
-    const r = reqs[i];
     let j = i - 1;
-    while (j >= 0 && keys[j] > key) {
-      reqs[j + 1] = reqs[j];
+    if (keys[j] <= key) continue;
+    do {
       keys[j + 1] = keys[j];
+      j--;
+    } while (j >= 0 && keys[j] > key);
+    keys[j + 1] = key;
+  }
+  const scratch = mrb.scratch;
+  for (let i = 0; i < n; i++) scratch[i] = reqs[i];
+  for (let i = 0; i < n; i++) {
+    const key = keys[i];
+    // key % KEY_SLOTS without a floating-point remainder (all values here are exact).
+    reqs[i] = scratch[key - Math.floor(key / KEY_SLOTS) * KEY_SLOTS];
+    scratch[i] = null;
+  }
+}
+
+/** Sectors too large for packed keys (not reachable with a disk below 2^53 bytes). */
+function sortBySectorSlow(mrb: MultiReqBuffer, n: number): void {
+  const reqs = mrb.reqs;
+  for (let i = 1; i < n; i++) {
+    const r = reqs[i]!;
+    let j = i - 1;
+    while (j >= 0 && reqs[j]!.sectorNum > r.sectorNum) {
+      reqs[j + 1] = reqs[j];
       j--;
     }
     reqs[j + 1] = r;
-    keys[j + 1] = key;
   }
 }
 
@@ -86,13 +128,15 @@ export function submitMultireq(blk: BlockBackend, mrb: MultiReqBuffer, complete:
   if (n === 0) return;
   mrb.numReqs = 0;
   if (n === 1) {
+    mrb.sorted = true;
     submitRequests(blk, mrb, 0, 1, complete);
     reqs[0] = null;
     return;
   }
   const maxTransfer = blk.maxTransfer;
   const maxIov = blk.maxIov;
-  sortBySector(mrb, n);
+  if (!mrb.sorted) sortBySector(mrb, n);
+  mrb.sorted = true;
   let start = 0;
   let numReqs = 0;
   let niov = 0;

@@ -53,9 +53,10 @@ class NodeRelease {
     this.release();
     return ret;
   };
-  readonly onFailure = (error: unknown): Promise<number> => {
+  readonly onFailure = (error: unknown): never => {
     this.release();
-    return Promise.reject(error as Error);
+    // Passed on as it came: the I/O path never rejects, a driver that throws has a bug.
+    throw error;
   };
 
   static after(bs: BlockDriverState, pending: Promise<number>): Promise<number> {

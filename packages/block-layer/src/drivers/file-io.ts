@@ -177,7 +177,7 @@ const NO_VIEW = new Uint8Array(0);
  * depth 32 on 2 cores, 16 (two calls in flight) used the least CPU per request, against 8 and 32
  * (bench-file and compare-qemu; see the performance notes of the file driver).
  */
-const MERGE_MAX = 16;
+const MERGE_MAX = Number(process.env.VMKIT_MERGE_MAX ?? 16);
 
 /** Makes `out` exactly `n` long (assigning `length` is a runtime call: only when it changes). */
 function setViewCount(out: Uint8Array[], n: number): void {
@@ -395,7 +395,13 @@ export function flushQueue(s: FileState): void {
     let end = first.offset + first.bytes;
     while (j < q.length) {
       const r = q[j];
-      if (r.write !== first.write || r.offset !== end || niov + r.views.length > IOV_MAX || j - i >= MERGE_MAX) break;
+      if (
+        r.write !== first.write ||
+        r.offset !== end ||
+        niov + r.views.length > IOV_MAX ||
+        j - i >= MERGE_MAX
+      )
+        break;
       niov += r.views.length;
       end += r.bytes;
       j++;

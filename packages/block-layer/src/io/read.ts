@@ -41,9 +41,10 @@ class YieldedRead {
     this.end();
     return ret < 0 ? ret : 0;
   };
-  readonly onFailure = (error: unknown): Promise<number> => {
+  readonly onFailure = (error: unknown): never => {
     this.end();
-    return Promise.reject(error as Error);
+    // Passed on as it came: the I/O path never rejects, a driver that throws has a bug.
+    throw error;
   };
 
   start(bs: BlockDriverState, offset: number, bytes: number): void {

@@ -66,8 +66,8 @@ export class VirtualClock implements Clock {
 
   /**
    * Moves time forward by `ns`, firing due timers in deadline order (ties: arming order), each
-   * exactly at its deadline; after each firing, promise continuations and scheduled bottom
-   * halves run before the next timer is considered.
+   * exactly at its deadline. Pending promise continuations and scheduled bottom halves run
+   * first, and again after each firing, before the next timer is considered.
    */
   advance(ns: number): Promise<void> {
     if (!Number.isFinite(ns) || ns < 0) {
@@ -115,6 +115,9 @@ export class VirtualClock implements Clock {
     if (this.advancing) throw new ConfigError('VirtualClock: advance()/runTimers() is already in progress');
     this.advancing = true;
     try {
+      // Work resumed just before this call (a promise continuation, a BH) may still arm timers
+      // for the window being advanced: let it run first, as a real main loop would.
+      await settle();
       for (;;) {
         const timer = this.heap.peek();
         if (timer === undefined || timer.deadline > limitNs) break;

@@ -1,5 +1,12 @@
 import { bufferIsZero } from './buffer-is-zero.js';
 
+/** Placeholder for dropped slots (never live: zero-length views are not stored). */
+const NO_BYTES = new Uint8Array(0);
+
+/** `views` of an empty vector; an array of views (same elements kind as a vector's own array). */
+const NO_VIEWS: Uint8Array[] = [NO_BYTES];
+NO_VIEWS.length = 0;
+
 /** Bytes [skip, skip+n) of v; the constructor is about twice as fast as subarray(). */
 function part(v: Uint8Array, skip: number, n: number): Uint8Array {
   return skip === 0 && n === v.length ? v : new Uint8Array(v.buffer, v.byteOffset + skip, n);
@@ -35,7 +42,13 @@ function checkRange(operation: string, offset: number, length: number, size: num
  * says which value is wrong and why (QEMU asserts; a bad offset here is a programming error).
  */
 export class IOVector {
+  /**
+   * Backing array of the views; only [0, count) are live. reset() only zeroes `count` so a reused
+   * vector keeps its array (assigning `length = 0` drops V8's backing store and the next request
+   * reallocates it); `views` trims the array lazily so callers still see exactly the live views.
+   */
   private readonly list: Uint8Array[] = [];
+  private count = 0;
   private total = 0;
 
   constructor(views?: Uint8Array[]) {
@@ -54,20 +67,37 @@ export class IOVector {
 
   /** Number of views. */
   get niov(): number {
-    return this.list.length;
+    return this.count;
   }
 
+  /** The live views, in order (the array is the vector's own: read it, do not keep it across changes). */
   get views(): readonly Uint8Array[] {
-    return this.list;
+    const list = this.list;
+    const count = this.count;
+    if (list.length !== count) {
+      // Keep the backing array of an emptied vector for its next use.
+      if (count === 0) return NO_VIEWS;
+      list.length = count;
+    }
+    return list;
   }
 
   /** Append a view (qemu_iovec_add); zero-length views are ignored. */
   add(view: Uint8Array): this {
     if (view.length > 0) {
-      this.list.push(view);
+      this.append(view);
       this.total += view.length;
     }
     return this;
+  }
+
+  /** Stores `view` after the live ones, over a stale slot when there is one. */
+  private append(view: Uint8Array): void {
+    const list = this.list;
+    const n = this.count;
+    if (n < list.length) list[n] = view;
+    else list.push(view);
+    this.count = n + 1;
   }
 
   /** Append views of src's bytes [offset, offset+length) (qemu_iovec_concat); src may be this vector. */
@@ -75,7 +105,7 @@ export class IOVector {
     checkRange('concat', offset, length, src.total);
     const views = src.list;
     // Fixed bound: appending to ourselves must not visit the views we add.
-    const count = views.length;
+    const count = src.count;
     let skip = offset;
     let left = length;
     for (let i = 0; i < count && left > 0; i++) {
@@ -85,7 +115,7 @@ export class IOVector {
         continue;
       }
       const n = Math.min(v.length - skip, left);
-      this.list.push(part(v, skip, n));
+      this.append(part(v, skip, n));
       this.total += n;
       left -= n;
       skip = 0;
@@ -198,16 +228,23 @@ export class IOVector {
   toBuffer(): Uint8Array {
     const out = new Uint8Array(this.total);
     let pos = 0;
-    for (const v of this.list) {
+    const list = this.list;
+    for (let i = 0; i < this.count; i++) {
+      const v = list[i];
       out.set(v, pos);
       pos += v.length;
     }
     return out;
   }
 
-  /** Drop all views so the object can be reused for the next request (qemu_iovec_reset). */
+  /**
+   * Drop all views so the object can be reused for the next request (qemu_iovec_reset). The array
+   * is kept; its slots are overwritten with an empty view so dropped buffers are not kept alive.
+   */
   reset(): void {
-    this.list.length = 0;
+    const list = this.list;
+    for (let i = 0; i < this.count; i++) list[i] = NO_BYTES;
+    this.count = 0;
     this.total = 0;
   }
 }

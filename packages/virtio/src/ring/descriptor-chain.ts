@@ -10,6 +10,7 @@ import type { VirtQueueElement } from './virtqueue-element.js';
 import type { VirtQueueErrorKind } from './virtqueue-error.js';
 
 const { NEXT, WRITE, INDIRECT } = VringDescFlag;
+const NO_BYTES: Uint8Array = new Uint8Array(0);
 
 /** The queue's descriptor table as resolved when the queue was enabled. */
 export class DescriptorChainWalker {
@@ -17,13 +18,46 @@ export class DescriptorChainWalker {
   tableView: DataView | null = null;
   tableOffset = 0;
   /** Queue size (entries of the main table). */
-  size = 0;
+  private sizeValue = 0;
   /** VIRTIO_RING_F_INDIRECT_DESC negotiated. */
   indirectAllowed = false;
   /** Buffers mapped for the current element (a buffer spanning regions maps to several views). */
   private mapped = 0;
 
+  /**
+   * The view last mapped for each main-table descriptor, with the address and length it was
+   * mapped for. Drivers reuse descriptors for the same buffers, so a descriptor read (once) with
+   * the same address and length in the same memory layout gets the same immutable view instead
+   * of a new one; anything else is mapped afresh. Emptied when the memory layout changes.
+   */
+  private cacheAddr = new Float64Array(0);
+  private cacheLen = new Uint32Array(0);
+  private cacheView: (Uint8Array | null)[] = [];
+  /** The last view map() added. */
+  private lastView = NO_BYTES;
+
   constructor(private readonly cursor: RegionCursor) {}
+
+  /** Queue size (entries of the main table). */
+  get size(): number {
+    return this.sizeValue;
+  }
+
+  set size(size: number) {
+    if (size !== this.sizeValue || this.cacheView.length !== size) {
+      this.sizeValue = size;
+      this.cacheAddr = new Float64Array(size);
+      this.cacheLen = new Uint32Array(size);
+      this.cacheView = new Array<Uint8Array | null>(size).fill(null);
+    } else {
+      this.clearCache();
+    }
+  }
+
+  /** Forgets every cached view (memory layout changed, queue re-enabled). */
+  clearCache(): void {
+    this.cacheView.fill(null);
+  }
 
   /**
    * Maps the chain starting at `head` into `elem` (which must be empty). Returns null on success
@@ -32,10 +66,12 @@ export class DescriptorChainWalker {
   walk(head: number, elem: VirtQueueElement): VirtQueueErrorKind | null {
     let view = this.tableView;
     if (view === null) return 'ring-unmapped';
-    if (head >= this.size) return 'head-out-of-range';
+    if (head >= this.sizeValue) return 'head-out-of-range';
+    if (!this.cursor.sameLayout()) this.clearCache();
     let offset = this.tableOffset;
-    let max = this.size;
+    let max = this.sizeValue;
     let i = head;
+    let cached = true;
     this.mapped = 0;
 
     let flags = view.getUint16(offset + i * VRING_DESC_SIZE + 12, true);
@@ -53,6 +89,7 @@ export class DescriptorChainWalker {
       offset = addr - region.gpa;
       max = len / VRING_DESC_SIZE;
       i = 0;
+      cached = false;
       elem.indirect = true;
     }
 
@@ -66,16 +103,33 @@ export class DescriptorChainWalker {
       const len = view.getUint32(base + 8, true);
       if (len === 0) return 'zero-length';
       const addr = joinAddress(view.getUint32(base, true), view.getUint32(base + 4, true));
-      let err: VirtQueueErrorKind | null;
+      let sg: IOVector;
       if ((flags & WRITE) !== 0) {
-        err = this.map(elem.inSg, addr, len);
+        sg = elem.inSg;
         elem.inNum++;
       } else {
         if (elem.inNum > 0) return 'readable-after-writable';
-        err = this.map(elem.outSg, addr, len);
+        sg = elem.outSg;
         elem.outNum++;
       }
-      if (err !== null) return err;
+      if (cached) {
+        const hit = this.cacheView[i];
+        if (hit !== null && this.cacheAddr[i] === addr && this.cacheLen[i] === len) {
+          // One view, as when it was mapped; the element-wide limit still counts it.
+          if (++this.mapped > VIRTQUEUE_MAX_SIZE) return 'chain-too-long';
+          sg.add(hit);
+        } else {
+          const err = this.map(sg, addr, len);
+          if (err !== null) return err;
+          // Only a buffer that mapped to one view is cached.
+          this.cacheView[i] = this.lastView.length === len ? this.lastView : null;
+          this.cacheAddr[i] = addr;
+          this.cacheLen[i] = len;
+        }
+      } else {
+        const err = this.map(sg, addr, len);
+        if (err !== null) return err;
+      }
       if ((flags & NEXT) === 0) return null;
       i = view.getUint16(base + 14, true);
       if (i >= max) return 'next-out-of-range';
@@ -93,7 +147,11 @@ export class DescriptorChainWalker {
       if (++this.mapped > VIRTQUEUE_MAX_SIZE) return 'chain-too-long';
       const start = a - region.gpa;
       const n = Math.min(remaining, region.end - a);
-      sg.add(region.bytes.subarray(start, start + n));
+      const bytes = region.bytes;
+      // The constructor is cheaper than subarray().
+      const v = new Uint8Array(bytes.buffer, bytes.byteOffset + start, n);
+      sg.add(v);
+      this.lastView = v;
       a += n;
       remaining -= n;
     }

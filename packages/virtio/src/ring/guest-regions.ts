@@ -17,12 +17,29 @@ export function joinAddress(lo: number, hi: number): number {
 /** Finds the region holding [gpa, gpa+len) entirely, remembering the last hit (rings usually live in one region). */
 export class RegionCursor {
   private last: GuestMemoryRegion | undefined;
+  /** `memory.regions` when `last` was found: the array is replaced whenever the layout changes. */
+  private layout: readonly GuestMemoryRegion[] | null = null;
 
   constructor(private memory: GuestMemory | null = null) {}
 
   setMemory(memory: GuestMemory | null): void {
     this.memory = memory;
     this.last = undefined;
+    this.layout = null;
+  }
+
+  /**
+   * Whether the memory layout is the one seen at the previous call (one identity comparison).
+   * When it changed, the remembered region is forgotten and false is returned, so callers drop
+   * whatever they derived from the old layout (cached buffer views).
+   */
+  sameLayout(): boolean {
+    const memory = this.memory;
+    const regions = memory === null ? null : memory.regions;
+    if (regions === this.layout) return true;
+    this.layout = regions;
+    this.last = undefined;
+    return false;
   }
 
   /** The region containing all of [gpa, gpa+len), or undefined. `len` may be 0 (then gpa must be inside). */

@@ -175,6 +175,8 @@ export class VirtQueue {
   enable(): boolean {
     this.readyValue = true;
     const size = this.sizeValue;
+    // Regions remembered from an older memory layout must not be used.
+    this.cursor.sameLayout();
     const d = this.cursor.find(this.desc, descTableSize(size));
     const a = this.cursor.find(this.avail, availRingSize(size));
     const u = this.cursor.find(this.used, usedRingSize(size));

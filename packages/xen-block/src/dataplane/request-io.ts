@@ -4,6 +4,7 @@
  * guest's pages and the request's bounce buffer, which the block layer reads into or writes
  * from; the completion function is shared by all requests (the request is the opaque).
  */
+import { trace } from '@vmkit/core';
 import { BlockAcctType } from '@vmkit/block-layer';
 import type { GrantCopyDirection } from '@vmkit/xen-bus';
 import { BlkifOp, BlkifStatus, BLKIF_DISCARD_CHUNK_BYTES } from '../ring/index.js';
@@ -126,7 +127,10 @@ export function doAio(dp: XenBlockDataPlane, r: XenBlockRequest): void {
 
 /** xen_block_complete_aio: one AIO (or the submitter's hold) finished with `ret`. */
 export function completeAio(dp: XenBlockDataPlane, r: XenBlockRequest, ret: number): void {
-  if (ret !== 0) r.aioErrors++;
+  if (ret !== 0) {
+    trace('xen-block', 'io-error', { id: dp.host.id, operation: r.req.operation, ret });
+    r.aioErrors++;
+  }
   r.aioInflight--;
   if (r.presync) {
     r.presync = false;

@@ -110,14 +110,15 @@ export class XenBlockDevice extends XenDevice implements BlockDevOps {
 
   // xen_block_unrealize (the dataplane was stopped by disconnect()).
   protected override async unrealizeBackend(): Promise<void> {
+    const blk = this.blk;
+    // No more drained-section callbacks into a dataplane that is going away.
+    if (this.attached) blk?.setDevOps(null);
     this.dataplane?.destroy();
     this.dataplane = undefined;
-    const blk = this.blk;
     if (blk === undefined) return;
     this.blk = undefined;
     if (this.attached) {
       this.attached = false;
-      blk.setDevOps(null);
       await blk.detachDev(this);
     }
     await blk.unref();
