@@ -6,17 +6,19 @@
  */
 export { vmkitMain, VMKIT_CLI_VERSION } from './cli/main.js';
 export { vmkitRun, EXIT_INTERRUPTED, type RunIo } from './cli/run.js';
-export { parseRunArgs, parseQmpAddress, RUN_USAGE, UsageError, type OutputFormat, type RunArgs } from './cli/args.js';
 export {
-  ConfigIssues,
-  IssueList,
-  formatIssue,
-  type ConfigIssue,
-} from './config/issues.js';
+  parseRunArgs,
+  parseQmpAddress,
+  RUN_USAGE,
+  UsageError,
+  type OutputFormat,
+  type RunArgs,
+} from './cli/args.js';
+export { ConfigIssues, IssueList, formatIssue, type ConfigIssue } from './config/issues.js';
 export * from './config/types.js';
 export { parseConfigJson, validateConfig, CONFIG_SECTIONS } from './config/validate.js';
 export type { MachineSchema } from './config/validate-machine.js';
-export { MAX_BS, MAX_IODEPTH } from './config/validate-workload.js';
+export { MAX_BS, MAX_IODEPTH, MAX_XEN_GRANTED_PAGES } from './config/validate-workload.js';
 export { defaultConfig, DEFAULT_IMAGE_SIZE } from './config/default-config.js';
 export { parseDurationNs, parseSizeValue } from './config/values.js';
 export { createRunMachine, machineSchema } from './machine/plugins.js';
@@ -37,6 +39,12 @@ export {
   type StopReason,
 } from './workload/runner.js';
 export { LATENCY_BOUNDARIES_NS, histogramPercentile } from './report/histogram.js';
-export { deviceSummary, type DeviceSummary, type OpSummary, type LatencySummary, type VerifySummary } from './report/device-summary.js';
+export {
+  deviceSummary,
+  type DeviceSummary,
+  type OpSummary,
+  type LatencySummary,
+  type VerifySummary,
+} from './report/device-summary.js';
 export { formatSummary, runSummary, summaryJson, type RunSummary } from './report/summary.js';
 export { Progress, type ProgressMode, type ProgressSample, type ProgressSource } from './report/progress.js';

@@ -59,6 +59,8 @@ export class VirtioBlkIo {
   private readonly mrb = new MultiReqBuffer();
   /** 512-byte sectors per logical block, minus one (sector_mask). */
   private readonly sectorMask: number;
+  /** Logical block size minus one (the size is a power of two). */
+  private readonly blockMask: number;
   /** The serial as bytes followed by a NUL. */
   private readonly serial: Uint8Array;
 
@@ -68,6 +70,7 @@ export class VirtioBlkIo {
     private readonly conf: VirtioBlkConf,
   ) {
     this.sectorMask = conf.logicalBlockSize / VIRTIO_BLK_SECTOR_SIZE - 1;
+    this.blockMask = conf.logicalBlockSize - 1;
     const serial = new TextEncoder().encode(conf.serial ?? '');
     this.serial = new Uint8Array(serial.length + 1);
     this.serial.set(serial);
@@ -189,8 +192,12 @@ export class VirtioBlkIo {
   private sectRangeOk(sector: number, size: number): boolean {
     const nbSectors = Math.floor(size / VIRTIO_BLK_SECTOR_SIZE);
     if (nbSectors > BDRV_REQUEST_MAX_SECTORS) return false;
-    if (sector % (this.sectorMask + 1) !== 0) return false;
-    if (size % this.conf.logicalBlockSize !== 0) return false;
+    // The block size is a power of two: masks instead of remainders (a remainder of a sector
+    // beyond 31 bits is a floating-point call). size < 2^31 after the check above.
+    if (sector < 0x8000_0000 ? (sector & this.sectorMask) !== 0 : sector % (this.sectorMask + 1) !== 0) {
+      return false;
+    }
+    if ((size & this.blockMask) !== 0) return false;
     const n = this.blk.nbSectors();
     const total = n < 0 ? 0 : n;
     return sector <= total && nbSectors <= total - sector;

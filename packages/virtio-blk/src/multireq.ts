@@ -13,6 +13,9 @@ const KEY_SLOTS = VIRTIO_BLK_MAX_MERGE_REQS;
 /** Sectors below this keep a key exact in a double (2^53 / KEY_SLOTS). */
 const KEY_SECTOR_LIMIT = 2 ** 53 / KEY_SLOTS;
 
+/** Below this many requests an insertion sort in JavaScript is cheaper than the native sort. */
+const NATIVE_SORT_MIN = 12;
+
 /** Requests collected for merging (MultiReqBuffer); reused pass after pass. */
 export class MultiReqBuffer {
   readonly reqs: (VirtioBlkRequest | null)[] = new Array<VirtioBlkRequest | null>(
@@ -28,6 +31,8 @@ export class MultiReqBuffer {
   isWrite = false;
   /** The keys are already in order (requests came in ascending sectors). */
   sorted = true;
+  /** A sector too large for a packed key was added (see sortBySectorSlow). */
+  hugeSector = false;
 
   add(req: VirtioBlkRequest, isWrite: boolean): void {
     const n = this.numReqs++;
@@ -35,7 +40,11 @@ export class MultiReqBuffer {
     this.reqs[n] = req;
     // Sectors are validated against the disk size before they get here; the fallback keeps
     // the order exact for any value anyway.
-    const key = sector < KEY_SECTOR_LIMIT ? sector * KEY_SLOTS + n : Number.POSITIVE_INFINITY;
+    let key = sector * KEY_SLOTS + n;
+    if (sector >= KEY_SECTOR_LIMIT) {
+      key = Number.POSITIVE_INFINITY;
+      this.hugeSector = true;
+    }
     if (n > 0 && !(this.keys[n - 1] < key)) this.sorted = false;
     this.keys[n] = key;
     this.isWrite = isWrite;
@@ -53,21 +62,26 @@ export type RwCompletion = (first: VirtioBlkRequest, ret: number) => void;
 function sortBySector(mrb: MultiReqBuffer, n: number): void {
   const reqs = mrb.reqs;
   const keys = mrb.keys;
-  for (let i = 0; i < n; i++) {
-    if (keys[i] === Number.POSITIVE_INFINITY) {
-      sortBySectorSlow(mrb, n);
-      return;
-    }
+  if (mrb.hugeSector) {
+    sortBySectorSlow(mrb, n);
+    return;
   }
-  for (let i = 1; i < n; i++) {
-    const key = keys[i];
-    let j = i - 1;
-    if (keys[j] <= key) continue;
-    do {
-      keys[j + 1] = keys[j];
-      j--;
-    } while (j >= 0 && keys[j] > key);
-    keys[j + 1] = key;
+  if (n > NATIVE_SORT_MIN) {
+    // The native sort of the whole (fixed-size) array beats a JavaScript one here; unused
+    // entries go last.
+    if (n < keys.length) keys.fill(Number.POSITIVE_INFINITY, n);
+    keys.sort();
+  } else {
+    for (let i = 1; i < n; i++) {
+      const key = keys[i];
+      let j = i - 1;
+      if (keys[j] <= key) continue;
+      do {
+        keys[j + 1] = keys[j];
+        j--;
+      } while (j >= 0 && keys[j] > key);
+      keys[j + 1] = key;
+    }
   }
   const scratch = mrb.scratch;
   for (let i = 0; i < n; i++) scratch[i] = reqs[i];
@@ -75,8 +89,9 @@ function sortBySector(mrb: MultiReqBuffer, n: number): void {
     const key = keys[i];
     // key % KEY_SLOTS without a floating-point remainder (all values here are exact).
     reqs[i] = scratch[key - Math.floor(key / KEY_SLOTS) * KEY_SLOTS];
-    scratch[i] = null;
   }
+  // Loops rather than Array.prototype.fill, which is a slow call into the runtime.
+  for (let i = 0; i < n; i++) scratch[i] = null;
 }
 
 /** Sectors too large for packed keys (not reachable with a disk below 2^53 bytes). */
@@ -129,6 +144,7 @@ export function submitMultireq(blk: BlockBackend, mrb: MultiReqBuffer, complete:
   mrb.numReqs = 0;
   if (n === 1) {
     mrb.sorted = true;
+    mrb.hugeSector = false;
     submitRequests(blk, mrb, 0, 1, complete);
     reqs[0] = null;
     return;
@@ -137,6 +153,7 @@ export function submitMultireq(blk: BlockBackend, mrb: MultiReqBuffer, complete:
   const maxIov = blk.maxIov;
   if (!mrb.sorted) sortBySector(mrb, n);
   mrb.sorted = true;
+  mrb.hugeSector = false;
   let start = 0;
   let numReqs = 0;
   let niov = 0;
@@ -169,5 +186,5 @@ export function submitMultireq(blk: BlockBackend, mrb: MultiReqBuffer, complete:
     numReqs++;
   }
   submitRequests(blk, mrb, start, numReqs, complete);
-  reqs.fill(null, 0, n);
+  for (let i = 0; i < n; i++) reqs[i] = null;
 }

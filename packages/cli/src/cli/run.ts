@@ -95,7 +95,9 @@ async function loadDocument(args: RunArgs, cleanup: Cleanup): Promise<{ doc: unk
     try {
       text = await readFile(args.config, 'utf8');
     } catch (e) {
-      throw new ConfigReadError(`cannot read '${args.config}': ${e instanceof Error ? e.message : String(e)}`);
+      throw new ConfigReadError(
+        `cannot read '${args.config}': ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     return { doc: parseConfigJson(text) };
   }
@@ -154,7 +156,9 @@ async function runMachine(args: RunArgs, io: RunIo, cleanup: Cleanup): Promise<n
   const driven = handles.filter((h) => h.job !== undefined && h.disk !== undefined);
   const runners = driven.map((h) => newRunner(h, machine));
   if (config.jobs === undefined) {
-    io.stderr(`${PROG}: no workload: the machine runs until Ctrl-C${args.qmp !== undefined ? ' or QMP quit' : ''}\n`);
+    io.stderr(
+      `${PROG}: no workload: the machine runs until Ctrl-C${args.qmp !== undefined ? ' or QMP quit' : ''}\n`,
+    );
     await new Promise<void>((resolve) => {
       if (stop.signal.aborted) resolve();
       else stop.signal.addEventListener('abort', () => resolve());
@@ -186,9 +190,15 @@ async function runMachine(args: RunArgs, io: RunIo, cleanup: Cleanup): Promise<n
   });
   const summary = runSummary(devices, seconds, interrupted);
   if (args.output === 'json') io.stdout(`${JSON.stringify(summaryJson(summary), null, 2)}\n`);
-  else io.stdout(formatSummary(summary).map((l) => `${l}\n`).join(''));
+  else
+    io.stdout(
+      formatSummary(summary)
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
   if (interrupted) return EXIT_INTERRUPTED;
-  const failed = summary.ioErrors > 0 || (summary.verify?.errors ?? 0) > 0 || devices.some((d) => d.failure !== null);
+  const failed =
+    summary.ioErrors > 0 || (summary.verify?.errors ?? 0) > 0 || devices.some((d) => d.failure !== null);
   return failed ? 1 : 0;
 }
 
@@ -196,7 +206,9 @@ function newRunner(h: DeviceHandle, machine: Machine): JobRunner {
   try {
     return new JobRunner(h.job!, h.disk!, machine.clock);
   } catch (e) {
-    throw new ConfigIssues([{ path: h.job!.path, message: `${h.spec.id}: ${e instanceof Error ? e.message : String(e)}` }]);
+    throw new ConfigIssues([
+      { path: h.job!.path, message: `${h.spec.id}: ${e instanceof Error ? e.message : String(e)}` },
+    ]);
   }
 }
 
@@ -212,7 +224,8 @@ function progressSource(h: DeviceHandle, runner: JobRunner): ProgressSource {
       bytes: nrBytes[BlockAcctType.READ] + nrBytes[BlockAcctType.WRITE],
       inFlight: runner.counters.inFlight,
       throttled:
-        h.blk.throttle.queuedRequests(ThrottleDirection.read) + h.blk.throttle.queuedRequests(ThrottleDirection.write),
+        h.blk.throttle.queuedRequests(ThrottleDirection.read) +
+        h.blk.throttle.queuedRequests(ThrottleDirection.write),
     }),
   };
 }

@@ -33,7 +33,7 @@ export function defaultConfig(imagePath: string): Record<string, unknown> {
       rwmixread: 70,
       bs: '4k',
       iodepth: 16,
-      size: '16M',
+      size: '8M',
       runtime: 10,
       verify: 'crc32c',
       jobs: [{ device: 'vda' }, { device: 'xvda', protocol: 'x86_64-abi' }],

@@ -35,7 +35,13 @@ const CHILD_KEYS = new Set(['file', 'image', 'backing', 'data-file']);
 /** Keys of a device entry that are not device properties. */
 const DEVICE_META_KEYS = new Set(['driver', 'id', 'throttle-group']);
 
-function checkId(issues: IssueList, path: string, v: unknown, seen: Map<string, string>, what: string): string | undefined {
+function checkId(
+  issues: IssueList,
+  path: string,
+  v: unknown,
+  seen: Map<string, string>,
+  what: string,
+): string | undefined {
   if (v === undefined) {
     issues.add(path, 'required');
     return undefined;
@@ -216,14 +222,19 @@ export function validateDevices(
     const drive = typeof properties.drive === 'string' ? properties.drive : undefined;
     if (drive !== undefined && id !== undefined) {
       const user = drives.get(drive);
-      if (user !== undefined) issues.add(childPath(path, 'drive'), `blockdev '${drive}' is already the drive of device '${user}'`);
+      if (user !== undefined)
+        issues.add(childPath(path, 'drive'), `blockdev '${drive}' is already the drive of device '${user}'`);
       else drives.set(drive, id);
     }
     let frontendId = 1;
     if (type === 'xen-block') {
       const fe = properties['frontend-id'];
       if (typeof fe === 'number') {
-        if (fe < 1) issues.add(childPath(path, 'frontend-id'), `${fe}: the frontend must be a guest domain (1 or more)`);
+        if (fe < 1)
+          issues.add(
+            childPath(path, 'frontend-id'),
+            `${fe}: the frontend must be a guest domain (1 or more)`,
+          );
         else frontendId = fe;
       }
       const vdev = typeof properties.vdev === 'string' ? parseXenBlockVdev(properties.vdev) : undefined;
@@ -231,7 +242,10 @@ export function validateDevices(
         const key = `${frontendId}/${vdev.number}`;
         const user = vdevs.get(key);
         if (user !== undefined) {
-          issues.add(childPath(path, 'vdev'), `${quote(properties.vdev)} is the same disk as device '${user}'s`);
+          issues.add(
+            childPath(path, 'vdev'),
+            `${quote(properties.vdev)} is the same disk as device '${user}'s`,
+          );
         } else vdevs.set(key, id);
       }
     }
@@ -251,7 +265,10 @@ function checkDeviceType(
   const p = childPath(path, 'driver');
   if (v === undefined) issues.add(p, 'required');
   else if (typeof v !== 'string') issues.add(p, `expected a string, got ${jsonType(v)}`);
-  else if (!(DISK_DEVICE_TYPES as readonly string[]).includes(v) || !schema.deviceTypes.has(v as DiskDeviceType)) {
+  else if (
+    !(DISK_DEVICE_TYPES as readonly string[]).includes(v) ||
+    !schema.deviceTypes.has(v as DiskDeviceType)
+  ) {
     issues.add(p, `${quote(v)} is not a disk device vmkit run can drive (${DISK_DEVICE_TYPES.join(', ')})`);
   } else return v as DiskDeviceType;
   return undefined;

@@ -23,6 +23,8 @@ import { parseDurationNs, parseEnum, parseIntIn, parseSizeValue, type Parsed } f
 /** Largest request vmkit run issues (the guest drivers' buffers are preallocated per slot). */
 export const MAX_BS = 1 << 20;
 export const MAX_IODEPTH = 256;
+/** Data pages one xen-block job may have granted at once (the guest's grant table has 16384). */
+export const MAX_XEN_GRANTED_PAGES = 4096;
 /** Virtio queue size when the device entry does not set `queue-size`. */
 const DEFAULT_QUEUE_SIZE = 256;
 
@@ -181,14 +183,31 @@ export function validateWorkload(
     const o = readOptions(issues, path, src, global, ['device']);
     const dev = byId.get(device)!;
     if (dev.type !== 'xen-block' && src.protocol !== undefined) {
-      issues.add(childPath(path, 'protocol'), `only xen-block devices have a ring protocol ('${device}' is ${dev.type})`);
+      issues.add(
+        childPath(path, 'protocol'),
+        `only xen-block devices have a ring protocol ('${device}' is ${dev.type})`,
+      );
     }
     if (dev.type === 'virtio-blk') {
       const qs = dev.properties['queue-size'];
+      // An invalid queue-size is reported with the device already.
       const queueSize = typeof qs === 'number' ? qs : DEFAULT_QUEUE_SIZE;
-      if (o.iodepth > queueSize) {
+      const validQueue = Number.isInteger(queueSize) && queueSize >= 4 && (queueSize & (queueSize - 1)) === 0;
+      if (validQueue && o.iodepth > queueSize) {
         const p = childPath(Object.hasOwn(src, 'iodepth') ? path : 'workload', 'iodepth');
-        issues.add(p, `${o.iodepth} is more than the queue of virtio-blk '${device}' (queue-size ${queueSize})`);
+        issues.add(
+          p,
+          `${o.iodepth} is more than the queue of virtio-blk '${device}' (queue-size ${queueSize})`,
+        );
+      }
+    }
+    if (dev.type === 'xen-block') {
+      const pages = o.iodepth * Math.ceil(o.bs / 4096);
+      if (pages > MAX_XEN_GRANTED_PAGES) {
+        issues.add(
+          childPath(path, 'iodepth'),
+          `${o.iodepth} requests of ${o.bs} bytes need ${pages} granted pages; a xen-block job may use ${MAX_XEN_GRANTED_PAGES}`,
+        );
       }
     }
     if (o.offset % o.bs !== 0) {

@@ -3,8 +3,14 @@
  * path. Sections: `objects`, `blockdevs`, `devices` (created in this order) and `workload`.
  */
 import { ConfigIssues, IssueList, isObject, jsonType } from './issues.js';
+import { findJsonSyntaxError } from './json-position.js';
 import type { RunConfig } from './types.js';
-import { validateBlockdevs, validateDevices, validateObjects, type MachineSchema } from './validate-machine.js';
+import {
+  validateBlockdevs,
+  validateDevices,
+  validateObjects,
+  type MachineSchema,
+} from './validate-machine.js';
 import { validateWorkload } from './validate-workload.js';
 
 export const CONFIG_SECTIONS = ['objects', 'blockdevs', 'devices', 'workload'] as const;
@@ -14,16 +20,14 @@ export function parseConfigJson(text: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    const at = /position (\d+)/.exec(message);
-    let where = '';
-    if (at !== null) {
-      const before = text.slice(0, Number(at[1]));
-      const line = before.split('\n').length;
-      const column = before.length - before.lastIndexOf('\n');
-      where = ` (line ${line}, column ${column})`;
-    }
-    throw new ConfigIssues([{ path: '', message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, '')}${where}` }]);
+    const at = findJsonSyntaxError(text);
+    const message =
+      at !== undefined
+        ? `${at.message} (line ${at.line}, column ${at.column})`
+        : e instanceof Error
+          ? e.message
+          : String(e);
+    throw new ConfigIssues([{ path: '', message: `invalid JSON: ${message}` }]);
   }
 }
 

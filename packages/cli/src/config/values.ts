@@ -6,7 +6,8 @@
 import { tryParseSize } from '@vmkit/core';
 import { jsonType, quote } from './issues.js';
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly rule: string };
+export type Parsed<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly rule: string };
 
 function ok<T>(value: T): Parsed<T> {
   return { ok: true, value };
@@ -55,7 +56,9 @@ function positive(ns: number, v: unknown): Parsed<number> {
 /** An integer in [min, max]. */
 export function parseIntIn(v: unknown, min: number, max: number): Parsed<number> {
   if (typeof v !== 'number' || !Number.isInteger(v)) {
-    return fail(`expected an integer between ${min} and ${max}, got ${typeof v === 'number' ? v : jsonType(v)}`);
+    return fail(
+      `expected an integer between ${min} and ${max}, got ${typeof v === 'number' ? v : jsonType(v)}`,
+    );
   }
   return v >= min && v <= max ? ok(v) : fail(`${v}: must be between ${min} and ${max}`);
 }

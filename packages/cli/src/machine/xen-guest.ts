@@ -78,7 +78,8 @@ export class XenGuests {
   async connect(d: DeviceSpec, job: JobSpec): Promise<XenBlkGuestDisk> {
     const plan = this.plans.get(d.id);
     const guest = this.domains.get(d.frontendId);
-    if (plan === undefined || guest === undefined) throw new Error(`xen-block '${d.id}' has no frontend plan`);
+    if (plan === undefined || guest === undefined)
+      throw new Error(`xen-block '${d.id}' has no frontend plan`);
     const device = this.machine.device<XenBlockDevice>(d.id);
     const front = new Blkfront(guest, {
       devid: device.vdev.number,

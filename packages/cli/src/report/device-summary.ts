@@ -81,7 +81,11 @@ function opSummary(stats: BlockDeviceStats, kind: Kind, seconds: number): OpSumm
   const ops = stats[`${kind === 'flush' ? 'flush' : kind}_operations`];
   const bytes = kind === 'flush' ? 0 : stats[`${kind}_bytes`];
   const hist =
-    kind === 'rd' ? stats.rd_latency_histogram : kind === 'wr' ? stats.wr_latency_histogram : stats.flush_latency_histogram;
+    kind === 'rd'
+      ? stats.rd_latency_histogram
+      : kind === 'wr'
+        ? stats.wr_latency_histogram
+        : stats.flush_latency_histogram;
   return {
     ops,
     bytes,
@@ -95,7 +99,11 @@ function opSummary(stats: BlockDeviceStats, kind: Kind, seconds: number): OpSumm
 }
 
 /** The summary of one device from its query-blockstats entry and its runner. */
-export function deviceSummary(handle: DeviceHandle, entry: BlockStats, runner: JobRunner | undefined): DeviceSummary {
+export function deviceSummary(
+  handle: DeviceHandle,
+  entry: BlockStats,
+  runner: JobRunner | undefined,
+): DeviceSummary {
   const seconds = runner !== undefined ? runner.elapsedNs / 1e9 : 0;
   const v = runner?.verify ?? null;
   return {
@@ -118,7 +126,13 @@ export function deviceSummary(handle: DeviceHandle, entry: BlockStats, runner: J
     verify:
       v === null
         ? null
-        : { mode: 'crc32c', checked: v.checked, errors: v.errors, writtenBlocks: v.written, failures: v.failures },
+        : {
+            mode: 'crc32c',
+            checked: v.checked,
+            errors: v.errors,
+            writtenBlocks: v.written,
+            failures: v.failures,
+          },
     failure: runner?.failure?.message ?? null,
   };
 }

@@ -10,6 +10,11 @@ export function sig3(n: number): string {
   return n.toFixed(2);
 }
 
+/** `4.00` → `4`, `1.50` → `1.5`. */
+function trimZeros(text: string): string {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
 /** A latency in ns as `850 ns`, `45.0 µs`, `1.63 ms`, `2.10 s`; `-` when absent. */
 export function formatLatency(ns: number | null): string {
   if (ns === null) return '-';
@@ -28,16 +33,21 @@ export function formatBytes(bytes: number): string {
     v /= 1024;
     i++;
   }
-  return i === 0 ? `${v} B` : `${sig3(v)} ${units[i]}`;
+  return i === 0 ? `${v} B` : `${trimZeros(sig3(v))} ${units[i]}`;
 }
 
 /** Left-aligned columns separated by two spaces; `right` marks right-aligned columns. */
-export function table(rows: readonly (readonly string[])[], right: ReadonlySet<number> = new Set()): string[] {
+export function table(
+  rows: readonly (readonly string[])[],
+  right: ReadonlySet<number> = new Set(),
+): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   return rows.map((row) =>
     row
-      .map((cell, i) => (right.has(i) ? cell.padStart(widths[i]) : i === row.length - 1 ? cell : cell.padEnd(widths[i])))
+      .map((cell, i) =>
+        right.has(i) ? cell.padStart(widths[i]) : i === row.length - 1 ? cell : cell.padEnd(widths[i]),
+      )
       .join('  ')
       .trimEnd(),
   );

@@ -96,7 +96,9 @@ export class Progress {
       const load = `in flight ${cur.inFlight}, throttled ${cur.throttled}`;
       if (this.mode === 'tty') {
         const time =
-          s.runtimeNs !== undefined ? `${elapsed.toFixed(1)}/${(s.runtimeNs / 1e9).toFixed(0)} s` : `${elapsed.toFixed(1)} s`;
+          s.runtimeNs !== undefined
+            ? `${elapsed.toFixed(1)}/${(s.runtimeNs / 1e9).toFixed(0)} s`
+            : `${elapsed.toFixed(1)} s`;
         return `${s.id.padEnd(idWidth)}  ${s.type.padEnd(10)}  ${time}  ${rates}, ${load}`;
       }
       return `[${elapsed.toFixed(1)} s] ${s.id}: ${rates}, ${load}`;

@@ -18,7 +18,11 @@ export interface RunSummary {
 }
 
 /** Totals over the devices. */
-export function runSummary(devices: readonly DeviceSummary[], seconds: number, interrupted: boolean): RunSummary {
+export function runSummary(
+  devices: readonly DeviceSummary[],
+  seconds: number,
+  interrupted: boolean,
+): RunSummary {
   let ioErrors = 0;
   let checked = 0;
   let errors = 0;
@@ -34,7 +38,20 @@ export function runSummary(devices: readonly DeviceSummary[], seconds: number, i
   return { seconds, interrupted, devices, ioErrors, verify: verifying ? { checked, errors } : null };
 }
 
-const HEADER = ['device', 'op', 'ops', 'bytes', 'IOPS', 'MiB/s', 'lat p50', 'lat p99', 'lat max', 'failed', 'invalid', 'merged'];
+const HEADER = [
+  'device',
+  'op',
+  'ops',
+  'bytes',
+  'IOPS',
+  'MiB/s',
+  'lat p50',
+  'lat p99',
+  'lat max',
+  'failed',
+  'invalid',
+  'merged',
+];
 const RIGHT = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 
 function row(id: string, op: string, s: OpSummary, withBytes: boolean): string[] {
@@ -58,10 +75,16 @@ function row(id: string, op: string, s: OpSummary, withBytes: boolean): string[]
 export function formatSummary(s: RunSummary): string[] {
   const out: string[] = [];
   const what = s.interrupted ? 'interrupted after' : 'ran';
-  out.push(`${what} ${s.seconds.toFixed(1)} s on ${s.devices.length} device${s.devices.length === 1 ? '' : 's'}`);
+  out.push(
+    `${what} ${s.seconds.toFixed(1)} s on ${s.devices.length} device${s.devices.length === 1 ? '' : 's'}`,
+  );
   const rows: string[][] = [HEADER];
   for (const d of s.devices) {
-    rows.push(row(d.id, 'read', d.read, true), row(d.id, 'write', d.write, true), row(d.id, 'flush', d.flush, false));
+    rows.push(
+      row(d.id, 'read', d.read, true),
+      row(d.id, 'write', d.write, true),
+      row(d.id, 'flush', d.flush, false),
+    );
   }
   out.push(...table(rows, RIGHT));
   for (const d of s.devices) {

@@ -27,7 +27,7 @@ export function crc32c(data: Uint8Array, crc = 0): number {
   let i = 0;
   // Whole 32-bit words when the view is aligned (block buffers always are): half the loads.
   if (LITTLE_ENDIAN && (data.byteOffset & 3) === 0 && data.length >= 8) {
-    const words = new Int32Array(data.buffer, data.byteOffset, data.length >>> 3 << 1);
+    const words = new Int32Array(data.buffer, data.byteOffset, (data.length >>> 3) << 1);
     c = crcWords(words, c);
     i = words.length << 2;
   }

@@ -38,17 +38,22 @@ export interface JobRegion {
 /** Resolves a job's region on a disk; throws with the rule when it does not fit. */
 export function jobRegion(job: JobSpec, disk: GuestDisk): JobRegion {
   if (job.bs % disk.blockSize !== 0) {
-    throw new RangeError(`bs ${job.bs} is not a multiple of the disk's logical block size (${disk.blockSize})`);
+    throw new RangeError(
+      `bs ${job.bs} is not a multiple of the disk's logical block size (${disk.blockSize})`,
+    );
   }
   if (job.offset >= disk.capacity) {
     throw new RangeError(`offset ${job.offset} is beyond the end of the disk (${disk.capacity} bytes)`);
   }
   const size = job.size ?? disk.capacity - job.offset;
   if (job.offset + size > disk.capacity) {
-    throw new RangeError(`offset + size (${job.offset + size}) is beyond the end of the disk (${disk.capacity} bytes)`);
+    throw new RangeError(
+      `offset + size (${job.offset + size}) is beyond the end of the disk (${disk.capacity} bytes)`,
+    );
   }
   const blocks = Math.floor(size / job.bs);
-  if (blocks === 0) throw new RangeError(`the region (${size} bytes) is smaller than one block (bs ${job.bs})`);
+  if (blocks === 0)
+    throw new RangeError(`the region (${size} bytes) is smaller than one block (bs ${job.bs})`);
   // fio: without runtime and io_size, one pass over the region.
   const ioSize = job.ioSize ?? (job.runtimeNs === undefined ? blocks * job.bs : Infinity);
   return { offset: job.offset, size, blocks, ioSize };
@@ -56,15 +61,23 @@ export function jobRegion(job: JobSpec, disk: GuestDisk): JobRegion {
 
 export class JobRunner {
   readonly region: JobRegion;
-  readonly counters: GuestCounters = { reads: 0, writes: 0, readBytes: 0, writeBytes: 0, ioErrors: 0, inFlight: 0 };
+  readonly counters: GuestCounters = {
+    reads: 0,
+    writes: 0,
+    readBytes: 0,
+    writeBytes: 0,
+    ioErrors: 0,
+    inFlight: 0,
+  };
   readonly verify: VerifyMap | null;
   /** Status of the final flush (undefined until it ran). */
   flushStatus: number | undefined;
   stopReason: StopReason | undefined;
   /** A driver failure that stopped the job (not an error status: those are counted). */
   failure: Error | undefined;
-  startNs = 0;
-  endNs = 0;
+  /** Clock times of the start and of the end (after the flush); undefined until then. */
+  startNs: number | undefined;
+  endNs: number | undefined;
   private readonly gen: OffsetGenerator;
   private readonly busy = new Set<number>();
   private readonly depth: number;
@@ -92,8 +105,8 @@ export class JobRunner {
 
   /** Nanoseconds since the job started (to its end once finished). */
   get elapsedNs(): number {
-    if (this.startNs === 0) return 0;
-    return (this.endNs !== 0 ? this.endNs : this.clock.now()) - this.startNs;
+    if (this.startNs === undefined) return 0;
+    return (this.endNs ?? this.clock.now()) - this.startNs;
   }
 
   /** Starts the job; resolves once it drained and flushed. */
@@ -109,10 +122,11 @@ export class JobRunner {
   }
 
   private async execute(): Promise<void> {
-    this.startNs = this.clock.now();
+    const start = this.clock.now();
+    this.startNs = start;
     if (this.job.runtimeNs !== undefined) {
       this.timer = this.clock.createTimer(() => this.stop('runtime'));
-      this.timer.arm(this.startNs + this.job.runtimeNs);
+      this.timer.arm(start + this.job.runtimeNs);
     }
     const slots: Promise<void>[] = [];
     for (let i = 0; i < this.depth; i++) slots.push(this.slot().catch((e: unknown) => this.fail(e)));

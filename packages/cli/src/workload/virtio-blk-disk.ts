@@ -20,7 +20,9 @@ export class VirtioBlkGuestDisk implements GuestDisk {
 
   constructor(private readonly driver: VirtioBlkDriver) {
     this.capacity = driver.capacity() * VIRTIO_BLK_SECTOR_SIZE;
-    this.blockSize = driver.hasFeature(VirtioBlkFeature.BLK_SIZE) ? driver.config().blkSize : VIRTIO_BLK_SECTOR_SIZE;
+    this.blockSize = driver.hasFeature(VirtioBlkFeature.BLK_SIZE)
+      ? driver.config().blkSize
+      : VIRTIO_BLK_SECTOR_SIZE;
     this.layout = driver.hasFeature(VirtioFeature.RING_INDIRECT_DESC) ? { indirect: true } : {};
     driver.onInterrupt = this.onInterrupt;
   }

@@ -2,8 +2,13 @@
  * Walking one split-ring descriptor chain into a VirtQueueElement (QEMU virtqueue_split_pop and
  * virtqueue_map_desc). Every guest-supplied index, length and address is checked before use; a
  * malformed chain yields an error kind and nothing is written to guest memory.
+ *
+ * Hot path: descriptor tables are read through DataViews over exactly the table, so every offset
+ * is a small integer (a region offset can exceed 31 bits and would make the loop's arithmetic
+ * floating-point), and buffers are mapped once per descriptor slot and reused while the guest
+ * keeps the slot's address and length (see ViewCache).
  */
-import type { IOVector } from '@vmkit/core';
+import type { GuestMemoryRegion, IOVector } from '@vmkit/core';
 import { VIRTQUEUE_MAX_SIZE, VRING_DESC_SIZE, VringDescFlag } from '../constants.js';
 import { joinAddress, type RegionCursor } from './guest-regions.js';
 import type { VirtQueueElement } from './virtqueue-element.js';
@@ -12,51 +17,76 @@ import type { VirtQueueErrorKind } from './virtqueue-error.js';
 const { NEXT, WRITE, INDIRECT } = VringDescFlag;
 const NO_BYTES: Uint8Array = new Uint8Array(0);
 
+/** A DataView over exactly [gpa, gpa + len) of `region` (which must contain it). */
+export function regionSlice(region: GuestMemoryRegion, gpa: number, len: number): DataView {
+  const bytes = region.bytes;
+  return new DataView(bytes.buffer, bytes.byteOffset + (gpa - region.gpa), len);
+}
+
+/**
+ * The views last mapped for each slot of a table, with the guest address and length they were
+ * mapped for. Drivers reuse descriptors for the same buffers: a descriptor read (once) with the
+ * same address and length, in the same memory layout, gets the same immutable view instead of a
+ * new one. Anything else is mapped afresh. Emptied when the memory layout changes.
+ */
+class ViewCache<T extends object> {
+  addr = new Float64Array(0);
+  len = new Float64Array(0);
+  views: (T | null)[] = [];
+
+  resize(size: number): void {
+    if (this.views.length !== size) {
+      this.addr = new Float64Array(size);
+      this.len = new Float64Array(size);
+      this.views = new Array<T | null>(size).fill(null);
+    } else {
+      this.clear();
+    }
+  }
+
+  clear(): void {
+    this.views.fill(null);
+  }
+
+  /** The cached value of slot i if it was made for exactly (addr, len), else null. */
+  get(i: number, addr: number, len: number): T | null {
+    const v = this.views[i];
+    return v !== null && this.addr[i] === addr && this.len[i] === len ? v : null;
+  }
+
+  set(i: number, addr: number, len: number, value: T | null): void {
+    this.views[i] = value;
+    this.addr[i] = addr;
+    this.len[i] = len;
+  }
+}
+
 /** The queue's descriptor table as resolved when the queue was enabled. */
 export class DescriptorChainWalker {
-  /** DataView of the region holding the descriptor table, and the table's offset in it. */
-  tableView: DataView | null = null;
-  tableOffset = 0;
+  /** DataView over exactly the descriptor table (null while the rings are unmapped). */
+  private table: DataView | null = null;
   /** Queue size (entries of the main table). */
-  private sizeValue = 0;
+  private size = 0;
   /** VIRTIO_RING_F_INDIRECT_DESC negotiated. */
   indirectAllowed = false;
   /** Buffers mapped for the current element (a buffer spanning regions maps to several views). */
   private mapped = 0;
-
-  /**
-   * The view last mapped for each main-table descriptor, with the address and length it was
-   * mapped for. Drivers reuse descriptors for the same buffers, so a descriptor read (once) with
-   * the same address and length in the same memory layout gets the same immutable view instead
-   * of a new one; anything else is mapped afresh. Emptied when the memory layout changes.
-   */
-  private cacheAddr = new Float64Array(0);
-  private cacheLen = new Uint32Array(0);
-  private cacheView: (Uint8Array | null)[] = [];
   /** The last view map() added. */
   private lastView = NO_BYTES;
+  /** Buffer views of main-table descriptors, by descriptor index. */
+  private readonly buffers = new ViewCache<Uint8Array>();
+  /** Indirect tables, by the index of the head descriptor pointing at them. */
+  private readonly indirectTables = new ViewCache<DataView>();
 
   constructor(private readonly cursor: RegionCursor) {}
 
-  /** Queue size (entries of the main table). */
-  get size(): number {
-    return this.sizeValue;
-  }
-
-  set size(size: number) {
-    if (size !== this.sizeValue || this.cacheView.length !== size) {
-      this.sizeValue = size;
-      this.cacheAddr = new Float64Array(size);
-      this.cacheLen = new Uint32Array(size);
-      this.cacheView = new Array<Uint8Array | null>(size).fill(null);
-    } else {
-      this.clearCache();
-    }
-  }
-
-  /** Forgets every cached view (memory layout changed, queue re-enabled). */
-  clearCache(): void {
-    this.cacheView.fill(null);
+  /** Uses `table` (a DataView over exactly `size` descriptors) from now on; null unmaps. */
+  setTable(table: DataView | null, size: number): void {
+    this.table = table;
+    if (table === null) return;
+    this.size = size;
+    this.buffers.resize(size);
+    this.indirectTables.resize(size);
   }
 
   /**
@@ -64,41 +94,54 @@ export class DescriptorChainWalker {
    * or the reason the chain is malformed.
    */
   walk(head: number, elem: VirtQueueElement): VirtQueueErrorKind | null {
-    let view = this.tableView;
-    if (view === null) return 'ring-unmapped';
-    if (head >= this.sizeValue) return 'head-out-of-range';
-    if (!this.cursor.sameLayout()) this.clearCache();
-    let offset = this.tableOffset;
-    let max = this.sizeValue;
-    let i = head;
-    let cached = true;
+    const table = this.table;
+    if (table === null) return 'ring-unmapped';
+    if (head >= this.size) return 'head-out-of-range';
+    if (!this.cursor.sameLayout()) {
+      this.buffers.clear();
+      this.indirectTables.clear();
+    }
     this.mapped = 0;
+    const base = head * VRING_DESC_SIZE;
+    const flags = table.getUint16(base + 12, true);
+    if ((flags & INDIRECT) === 0) return this.walkTable(table, this.size, head, true, elem);
 
-    let flags = view.getUint16(offset + i * VRING_DESC_SIZE + 12, true);
-    if ((flags & INDIRECT) !== 0) {
-      // The head points at a table of descriptors; the chain then starts at its entry 0.
-      if (!this.indirectAllowed) return 'indirect-not-negotiated';
-      if ((flags & NEXT) !== 0) return 'indirect-with-next';
-      const base = offset + i * VRING_DESC_SIZE;
-      const len = view.getUint32(base + 8, true);
-      if (len === 0 || len % VRING_DESC_SIZE !== 0) return 'bad-indirect-length';
-      const addr = joinAddress(view.getUint32(base, true), view.getUint32(base + 4, true));
+    // The head points at a table of descriptors; the chain then starts at its entry 0.
+    if (!this.indirectAllowed) return 'indirect-not-negotiated';
+    if ((flags & NEXT) !== 0) return 'indirect-with-next';
+    const len = table.getUint32(base + 8, true);
+    if (len === 0 || len % VRING_DESC_SIZE !== 0) return 'bad-indirect-length';
+    const addr = joinAddress(table.getUint32(base, true), table.getUint32(base + 4, true));
+    let indirect = this.indirectTables.get(head, addr, len);
+    if (indirect === null) {
       const region = addr < 0 ? undefined : this.cursor.find(addr, len);
       if (region === undefined) return 'indirect-unmapped';
-      view = region.dataView;
-      offset = addr - region.gpa;
-      max = len / VRING_DESC_SIZE;
-      i = 0;
-      cached = false;
-      elem.indirect = true;
+      indirect = regionSlice(region, addr, len);
+      this.indirectTables.set(head, addr, len, indirect);
     }
+    elem.indirect = true;
+    return this.walkTable(indirect, len >>> 4, 0, false, elem);
+  }
 
+  /**
+   * Follows the chain from entry `i` of `view` (`max` entries); `cached` says whether buffer views
+   * may be cached by entry index (main table only: indirect tables come and go).
+   */
+  private walkTable(
+    view: DataView,
+    max: number,
+    first: number,
+    cached: boolean,
+    elem: VirtQueueElement,
+  ): VirtQueueErrorKind | null {
+    const buffers = this.buffers;
+    let i = first;
     let count = 0;
     for (;;) {
       // More descriptors than the table holds means the chain loops.
       if (++count > max) return 'chain-too-long';
-      const base = offset + i * VRING_DESC_SIZE;
-      flags = view.getUint16(base + 12, true);
+      const base = i * VRING_DESC_SIZE;
+      const flags = view.getUint16(base + 12, true);
       if ((flags & INDIRECT) !== 0) return 'nested-indirect';
       const len = view.getUint32(base + 8, true);
       if (len === 0) return 'zero-length';
@@ -112,23 +155,16 @@ export class DescriptorChainWalker {
         sg = elem.outSg;
         elem.outNum++;
       }
-      if (cached) {
-        const hit = this.cacheView[i];
-        if (hit !== null && this.cacheAddr[i] === addr && this.cacheLen[i] === len) {
-          // One view, as when it was mapped; the element-wide limit still counts it.
-          if (++this.mapped > VIRTQUEUE_MAX_SIZE) return 'chain-too-long';
-          sg.add(hit);
-        } else {
-          const err = this.map(sg, addr, len);
-          if (err !== null) return err;
-          // Only a buffer that mapped to one view is cached.
-          this.cacheView[i] = this.lastView.length === len ? this.lastView : null;
-          this.cacheAddr[i] = addr;
-          this.cacheLen[i] = len;
-        }
+      const hit = cached ? buffers.get(i, addr, len) : null;
+      if (hit !== null) {
+        // One view, as when it was mapped; the element-wide limit still counts it.
+        if (++this.mapped > VIRTQUEUE_MAX_SIZE) return 'chain-too-long';
+        sg.add(hit);
       } else {
         const err = this.map(sg, addr, len);
         if (err !== null) return err;
+        // Only a buffer that mapped to one view is cached.
+        if (cached) buffers.set(i, addr, len, this.lastView.length === len ? this.lastView : null);
       }
       if ((flags & NEXT) === 0) return null;
       i = view.getUint16(base + 14, true);

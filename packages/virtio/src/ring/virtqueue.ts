@@ -10,7 +10,7 @@ import {
   VirtioFeature,
   VirtioInterrupt,
 } from '../constants.js';
-import { DescriptorChainWalker } from './descriptor-chain.js';
+import { DescriptorChainWalker, regionSlice } from './descriptor-chain.js';
 import { RegionCursor } from './guest-regions.js';
 import {
   availEventOffset,
@@ -57,11 +57,14 @@ export class VirtQueue {
   private readyValue = false;
   private brokenValue = false;
 
-  // Resolved ring areas (DataView of the region + offset of the ring in it).
+  // Resolved ring areas: DataViews over exactly the avail and used rings, so ring offsets are
+  // small integers (an offset into a large region would make the arithmetic floating-point).
   private availView: DataView | null = null;
-  private availOff = 0;
   private usedView: DataView | null = null;
-  private usedOff = 0;
+  /** The size the rings were mapped with (ring accesses stay inside the views). */
+  private ringSize = 0;
+  /** ringSize - 1 when it is a power of two (ring slot = index & mask), else -1. */
+  private slotMask = -1;
   private readonly cursor = new RegionCursor();
   private readonly walker = new DescriptorChainWalker(this.cursor);
 
@@ -185,13 +188,11 @@ export class VirtQueue {
       this.fail('ring-unmapped');
       return false;
     }
-    this.walker.tableView = d.dataView;
-    this.walker.tableOffset = this.desc - d.gpa;
-    this.walker.size = size;
-    this.availView = a.dataView;
-    this.availOff = this.avail - a.gpa;
-    this.usedView = u.dataView;
-    this.usedOff = this.used - u.gpa;
+    this.walker.setTable(regionSlice(d, this.desc, descTableSize(size)), size);
+    this.availView = regionSlice(a, this.avail, availRingSize(size));
+    this.usedView = regionSlice(u, this.used, usedRingSize(size));
+    this.ringSize = size;
+    this.slotMask = (size & (size - 1)) === 0 ? size - 1 : -1;
     return true;
   }
 
@@ -222,7 +223,7 @@ export class VirtQueue {
   restoreIndices(lastAvailIdx: number): void {
     const used = this.usedView;
     this.lastAvail = this.shadowAvail = lastAvailIdx & 0xffff;
-    this.usedIdxValue = used === null ? this.lastAvail : used.getUint16(this.usedOff + 2, true);
+    this.usedIdxValue = used === null ? this.lastAvail : used.getUint16(2, true);
     this.inUseValue = (this.lastAvail - this.usedIdxValue) & 0xffff;
     this.signalledUsedValid = false;
   }
@@ -243,8 +244,7 @@ export class VirtQueue {
     ) {
       return null;
     }
-    const size = this.sizeValue;
-    const head = availView.getUint16(this.availOff + 4 + 2 * (this.lastAvail % size), true);
+    const head = availView.getUint16(4 + 2 * this.slot(this.lastAvail), true);
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
     if (this.eventIdx) this.setAvailEvent(this.lastAvail);
 
@@ -275,8 +275,7 @@ export class VirtQueue {
   fill(elem: VirtQueueElement, len: number, idx: number): boolean {
     const used = this.usedView;
     if (used === null || this.broken || elem.epoch !== this.epoch) return false;
-    const slot = ((this.usedIdxValue + idx) & 0xffff) % this.sizeValue;
-    const off = this.usedOff + 4 + 8 * slot;
+    const off = 4 + 8 * this.slot((this.usedIdxValue + idx) & 0xffff);
     used.setUint32(off, elem.head, true);
     used.setUint32(off + 4, len >>> 0, true);
     return true;
@@ -291,7 +290,7 @@ export class VirtQueue {
     }
     const old = this.usedIdxValue;
     const next = (old + count) & 0xffff;
-    used.setUint16(this.usedOff + 2, next, true);
+    used.setUint16(2, next, true);
     this.usedIdxValue = next;
     this.inUseValue = Math.max(0, this.inUseValue - count);
     // If the last signalled index fell inside the published window, its value is stale.
@@ -330,12 +329,8 @@ export class VirtQueue {
     if (this.eventIdx) {
       if (enabled && this.fetchAvailIdx()) this.setAvailEvent(this.shadowAvail);
     } else {
-      const flags = used.getUint16(this.usedOff, true);
-      used.setUint16(
-        this.usedOff,
-        enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY,
-        true,
-      );
+      const flags = used.getUint16(0, true);
+      used.setUint16(0, enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY, true);
     }
   }
 
@@ -344,12 +339,12 @@ export class VirtQueue {
     const availView = this.availView;
     if (availView === null || this.broken) return false;
     if (this.notifyOnEmpty && this.inUseValue === 0 && this.isEmpty()) return true;
-    if (!this.eventIdx) return (availView.getUint16(this.availOff, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    if (!this.eventIdx) return (availView.getUint16(0, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
     const valid = this.signalledUsedValid;
     this.signalledUsedValid = true;
     const old = this.signalledUsed;
     const next = (this.signalledUsed = this.usedIdxValue);
-    const usedEvent = availView.getUint16(this.availOff + usedEventOffset(this.sizeValue), true);
+    const usedEvent = availView.getUint16(usedEventOffset(this.ringSize), true);
     return !valid || vringNeedEvent(usedEvent, next, old);
   }
 
@@ -390,9 +385,15 @@ export class VirtQueue {
 
   // ---- internals ----
 
+  /** Ring slot of a 16-bit ring index. */
+  private slot(index: number): number {
+    const mask = this.slotMask;
+    return mask >= 0 ? index & mask : index % this.ringSize;
+  }
+
   private fetchAvailIdx(): boolean {
-    const idx = this.availView!.getUint16(this.availOff + 2, true);
-    if (((idx - this.lastAvail) & 0xffff) > this.sizeValue) {
+    const idx = this.availView!.getUint16(2, true);
+    if (((idx - this.lastAvail) & 0xffff) > this.ringSize) {
       this.fail('avail-idx-jump');
       return false;
     }
@@ -403,11 +404,11 @@ export class VirtQueue {
   /** vring_set_avail_event: only while notifications are wanted. */
   private setAvailEvent(value: number): void {
     if (!this.notification) return;
-    this.usedView!.setUint16(this.usedOff + availEventOffset(this.sizeValue), value, true);
+    this.usedView!.setUint16(availEventOffset(this.ringSize), value, true);
   }
 
   private unmapRings(): void {
-    this.walker.tableView = null;
+    this.walker.setTable(null, 0);
     this.availView = null;
     this.usedView = null;
   }
