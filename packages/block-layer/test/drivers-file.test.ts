@@ -27,6 +27,7 @@ import {
   type MaybePromise,
 } from '../src/index.js';
 import { TestParent } from './helpers/test-driver.js';
+import { simulateHostIoAbsent } from '../src/drivers/file-host.js';
 
 const settle = async (r: MaybePromise<number>): Promise<number> => r;
 
@@ -188,6 +189,9 @@ describe('file driver', () => {
     });
 
     it('flush is one fdatasync; discard is ignored; write-zeroes falls back to writing zeroes', async () => {
+      // The portable behaviour (no host-io addon); with it: drivers-file-host.test.ts.
+      simulateHostIoAbsent(true);
+      restores.push(() => simulateHostIoAbsent(false));
       const p = img('misc.img', pattern(8192, 5));
       const bs = await open(p, { discard: 'unmap' });
       const sync = countCalls('fdatasync');
@@ -205,6 +209,8 @@ describe('file driver', () => {
     });
 
     it('truncate, length, allocated size and block status', async () => {
+      simulateHostIoAbsent(true); // block status without SEEK_DATA: all data
+      restores.push(() => simulateHostIoAbsent(false));
       const p = img('t.img', 0);
       const bs = await open(p);
       expect(await bdrvGetLength(bs)).to.equal(0);

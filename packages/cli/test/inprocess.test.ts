@@ -13,9 +13,7 @@ describe('vmkit run in-process (VirtualClock)', () => {
     expect(r.code).to.equal(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[lines.length - 1]).to.equal('verify: 0 errors');
-    expect(lines[0]).to.match(
-      /^vda: virtio-blk on m0 \(8 MiB\), iothread io0, throttle group tg0: randrw/,
-    );
+    expect(lines[0]).to.match(/^vda: virtio-blk on m0 \(8 MiB\), iothread io0, throttle group tg0: randrw/);
     expect(lines[1]).to.match(
       /^xvda: xen-block on m1 \(8 MiB\), throttle group tg0, x86_64-abi ring: randrw/,
     );

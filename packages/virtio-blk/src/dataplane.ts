@@ -138,6 +138,17 @@ export class VirtioBlkDataplane {
     bh.schedule();
   }
 
+  /**
+   * Schedules the notification bottom half without marking a queue: it then runs after the
+   * bottom halves queued so far (completions of requests just submitted) and interrupts the
+   * guest for whatever they published.
+   */
+  scheduleNotify(): void {
+    let bh = this.notifyBh;
+    if (bh === null) bh = this.useNotifyContext(this.context);
+    bh.schedule();
+  }
+
   /** Runs a pending guest notification now (before the device goes away). */
   flushNotify(): void {
     if (this.notifyBh?.scheduled === true) {

@@ -42,6 +42,11 @@ export interface VirtioBlkIoOwner {
   virtioError(message: string): void;
   /** A request was published on `queue`: the guest may need an interrupt. */
   guestNotify(queue: VirtQueue): void;
+  /**
+   * Requests were submitted: run the guest-notification bottom half after the completions
+   * already queued in the context (it interrupts only for queues with published requests).
+   */
+  expectCompletions(): void;
   /** The context the queues are processed in (for the retry after a `stop` action). */
   readonly ioContext: AioContext;
 }
@@ -117,6 +122,10 @@ export class VirtioBlkIo {
       } while (!queue.isEmpty());
       this.pool.release(req);
       if (mrb.numReqs > 0) submitMultireq(blk, mrb, rwComplete);
+      // Completions a backend delivers from bottom halves of this context are now queued: the
+      // notification bottom half queued behind them interrupts the guest once for all of them
+      // in the same batch, instead of one batch later (it is a no-op when none completed).
+      if (this.pool.live > 0) this.owner.expectCompletions();
     } finally {
       blk.ioUnplug();
       ctx.deferCallEnd();
@@ -164,7 +173,7 @@ export class VirtioBlkIo {
 
     switch (type & KIND_MASK) {
       case KIND_RW:
-        return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector);
+        return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector, inViews);
       case KIND_FLUSH:
         this.handleFlush(req, mrb);
         return 0;
@@ -203,7 +212,13 @@ export class VirtioBlkIo {
     return sector <= total && nbSectors <= total - sector;
   }
 
-  private handleRw(req: VirtioBlkRequest, mrb: MultiReqBuffer, isWrite: boolean, sector: number): number {
+  private handleRw(
+    req: VirtioBlkRequest,
+    mrb: MultiReqBuffer,
+    isWrite: boolean,
+    sector: number,
+    inViews: readonly Uint8Array[],
+  ): number {
     const elem = req.elem;
     req.sectorNum = sector;
     const qiov = req.qiov;
@@ -217,11 +232,10 @@ export class VirtioBlkIo {
         qiov.concat(out, VIRTIO_BLK_OUTHDR_SIZE, out.size - VIRTIO_BLK_OUTHDR_SIZE);
       }
     } else {
-      const views = elem.inSg.views;
-      const n = views.length - 1;
+      const n = inViews.length - 1;
       // Usual layout: the status byte alone in the last buffer; the data is then the others.
-      if (views[n].length === 1) {
-        for (let i = 0; i < n; i++) qiov.add(views[i]);
+      if (inViews[n].length === 1) {
+        for (let i = 0; i < n; i++) qiov.add(inViews[i]);
       } else {
         qiov.concat(elem.inSg, 0, req.inLen - 1);
       }

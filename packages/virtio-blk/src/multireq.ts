@@ -13,9 +13,6 @@ const KEY_SLOTS = VIRTIO_BLK_MAX_MERGE_REQS;
 /** Sectors below this keep a key exact in a double (2^53 / KEY_SLOTS). */
 const KEY_SECTOR_LIMIT = 2 ** 53 / KEY_SLOTS;
 
-/** Below this many requests an insertion sort in JavaScript is cheaper than the native sort. */
-const NATIVE_SORT_MIN = 12;
-
 /** Requests collected for merging (MultiReqBuffer); reused pass after pass. */
 export class MultiReqBuffer {
   readonly reqs: (VirtioBlkRequest | null)[] = new Array<VirtioBlkRequest | null>(
@@ -29,6 +26,9 @@ export class MultiReqBuffer {
   ).fill(null);
   numReqs = 0;
   isWrite = false;
+  /** Scratch of sortKeys: bucket offsets and the keys spread into buckets. */
+  readonly bucketCounts = new Int32Array(VIRTIO_BLK_MAX_MERGE_REQS);
+  readonly spread = new Float64Array(VIRTIO_BLK_MAX_MERGE_REQS);
   /** The keys are already in order (requests came in ascending sectors). */
   sorted = true;
   /** A sector too large for a packed key was added (see sortBySectorSlow). */
@@ -55,9 +55,52 @@ export class MultiReqBuffer {
 export type RwCompletion = (first: VirtioBlkRequest, ret: number) => void;
 
 /**
+ * Sorts keys[0, n) ascending: a distribution pass into n buckets by value, then an insertion pass
+ * that only has local disorder left to fix. Random sectors (the usual case) cost O(n); clustered
+ * ones degrade to the insertion sort it ends with. Keys are distinct and exact.
+ */
+function sortKeys(mrb: MultiReqBuffer, n: number): void {
+  const keys = mrb.keys;
+  let min = keys[0];
+  let max = min;
+  for (let i = 1; i < n; i++) {
+    const k = keys[i];
+    if (k < min) min = k;
+    else if (k > max) max = k;
+  }
+  const counts = mrb.bucketCounts;
+  const spread = mrb.spread;
+  // bucket(k) = floor((k - min) * scale) is in [0, n - 1]; the same formula in both passes makes
+  // the scatter a permutation whatever the rounding.
+  const scale = (n - 1) / (max - min);
+  for (let b = 0; b < n; b++) counts[b] = 0;
+  for (let i = 0; i < n; i++) counts[Math.floor((keys[i] - min) * scale)]++;
+  let sum = 0;
+  for (let b = 0; b < n; b++) {
+    const c = counts[b];
+    counts[b] = sum;
+    sum += c;
+  }
+  for (let i = 0; i < n; i++) {
+    const k = keys[i];
+    spread[counts[Math.floor((k - min) * scale)]++] = k;
+  }
+  keys[0] = spread[0];
+  for (let i = 1; i < n; i++) {
+    const key = spread[i];
+    let j = i - 1;
+    while (j >= 0 && keys[j] > key) {
+      keys[j + 1] = keys[j];
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+}
+
+/**
  * Stable sort by sector (QEMU uses qsort, which leaves equal sectors in any order; a stable order
- * keeps same-sector writes in ring order). At most 32 entries, no allocation: an insertion sort
- * of the numeric keys alone, then one permutation of the requests.
+ * keeps same-sector writes in ring order). At most 32 entries, no allocation: the numeric keys
+ * are sorted alone, then the requests are permuted once.
  */
 function sortBySector(mrb: MultiReqBuffer, n: number): void {
   const reqs = mrb.reqs;
@@ -66,23 +109,7 @@ function sortBySector(mrb: MultiReqBuffer, n: number): void {
     sortBySectorSlow(mrb, n);
     return;
   }
-  if (n > NATIVE_SORT_MIN) {
-    // The native sort of the whole (fixed-size) array beats a JavaScript one here; unused
-    // entries go last.
-    if (n < keys.length) keys.fill(Number.POSITIVE_INFINITY, n);
-    keys.sort();
-  } else {
-    for (let i = 1; i < n; i++) {
-      const key = keys[i];
-      let j = i - 1;
-      if (keys[j] <= key) continue;
-      do {
-        keys[j + 1] = keys[j];
-        j--;
-      } while (j >= 0 && keys[j] > key);
-      keys[j + 1] = key;
-    }
-  }
+  sortKeys(mrb, n);
   const scratch = mrb.scratch;
   for (let i = 0; i < n; i++) scratch[i] = reqs[i];
   for (let i = 0; i < n; i++) {

@@ -94,6 +94,11 @@ export class VirtioBlk extends VirtioDevice implements VirtioBlkIoOwner {
     this.state?.dataplane.notify(queue);
   }
 
+  /** @internal VirtioBlkIoOwner. */
+  expectCompletions(): void {
+    this.state?.dataplane.scheduleNotify();
+  }
+
   // ---- lifecycle ----------------------------------------------------------------------------
 
   /**

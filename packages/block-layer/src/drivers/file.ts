@@ -5,10 +5,10 @@
  * pooled `FileRequest` whose fs completion callback is allocated once, and one promise per request.
  *
  * Host facilities Node does not offer, and what the driver does instead:
- * - no fallocate: `pdiscard` and `pwriteZeroes` return -ENOTSUP. The generic layer ignores the
- *   discard (it is advisory) and emulates write-zeroes with a zero buffer (QEMU's behaviour on
- *   file systems without hole punching).
- * - no SEEK_DATA/SEEK_HOLE: block status reports DATA|OFFSET_VALID for the whole range.
+ * - no fallocate, no SEEK_DATA/SEEK_HOLE: the optional @vmkit/host-io addon provides them and
+ *   file-host.ts uses them (hole punching for discard, ZERO_RANGE for write-zeroes, holes in
+ *   block status). Without it `pdiscard` and `pwriteZeroes` return -ENOTSUP (the generic layer
+ *   ignores the discard and writes a zero buffer instead) and block status is all DATA.
  * - no flock/OFD locks: `locking` is validated and ignored.
  * - no aligned allocator: with `cache.direct` (O_DIRECT), buffers must be aligned to the logical
  *   block size, but the address of a JS ArrayBuffer is unknown. Aligned bounce buffers are made
@@ -29,10 +29,10 @@
  */
 import * as fs from 'node:fs';
 import { ConfigError, Errno, errnoFromNodeError, errnoName, strerror } from '@vmkit/core';
-import { BlockStatus } from '../constants.js';
 import type { BlockDriver, DriverOptions, PreallocMode } from '../driver.js';
 import type { BlockDriverState } from '../node.js';
 import { checkKeys, sizeOption } from './options.js';
+import { fileBlockStatus, filePdiscard, filePwriteZeroes, fileZeroFlags } from './file-host.js';
 import {
   allocAligned,
   fileIo,
@@ -193,6 +193,7 @@ async function openFile(bs: BlockDriverState<FileState>, o: FileOptions): Promis
       await fail(`Could not find working O_DIRECT alignment for '${o.filename}': try cache.direct=off`);
   }
   bs.opaque = new FileState(fd, o.filename, direct, align, o.aio, bs.aioContext);
+  bs.supportedZeroFlags = fileZeroFlags();
 }
 
 function state(bs: BlockDriverState<FileState>): FileState {
@@ -237,18 +238,16 @@ export const fileDriver: BlockDriver<FileState, FileOptions> = {
     if (bytes === 0) return 0;
     return (s.pool.pop() ?? new FileRequest(s)).start(true, offset, bytes, qiov, qiovOffset);
   },
-  // No fallocate in Node: the generic layer writes a zero buffer instead.
-  pwriteZeroes: () => -Errno.ENOTSUP,
-  // No hole punching in Node: discard is advisory and -ENOTSUP is ignored.
-  pdiscard: () => -Errno.ENOTSUP,
+  // fallocate through host-io; -ENOTSUP: the generic layer writes a zero buffer instead.
+  pwriteZeroes: (bs, offset, bytes, flags) => filePwriteZeroes(state(bs), offset, bytes, flags),
+  // Hole punching through host-io; -ENOTSUP: discard is advisory and the generic layer ignores it.
+  pdiscard: (bs, offset, bytes) => filePdiscard(state(bs), offset, bytes),
   flushToDisk: (bs) => errCall((cb) => fileIo.fdatasync(state(bs).fd, cb)),
   truncate(bs, offset, _exact, prealloc) {
     // A regular file is always resized to exactly `offset` (raw_co_truncate).
     return resizeFd(state(bs).fd, offset, prealloc);
   },
-  blockStatus(bs, _wantZero, offset, bytes) {
-    return { status: BlockStatus.DATA | BlockStatus.OFFSET_VALID, pnum: bytes, map: offset, file: bs };
-  },
+  blockStatus: (bs, wantZero, offset, bytes) => fileBlockStatus(bs, state(bs), wantZero, offset, bytes),
   refreshLimits(bs) {
     const s = state(bs);
     if (!s.direct) return;

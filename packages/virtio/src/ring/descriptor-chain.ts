@@ -134,7 +134,15 @@ export class DescriptorChainWalker {
     cached: boolean,
     elem: VirtQueueElement,
   ): VirtQueueErrorKind | null {
-    const buffers = this.buffers;
+    const cache = this.buffers;
+    const cacheViews = cache.views;
+    const cacheAddr = cache.addr;
+    const cacheLen = cache.len;
+    const outSg = elem.outSg;
+    const inSg = elem.inSg;
+    // Counted in locals and stored once (the element is reset by the caller on error).
+    let outNum = 0;
+    let inNum = 0;
     let i = first;
     let count = 0;
     for (;;) {
@@ -148,15 +156,15 @@ export class DescriptorChainWalker {
       const addr = joinAddress(view.getUint32(base, true), view.getUint32(base + 4, true));
       let sg: IOVector;
       if ((flags & WRITE) !== 0) {
-        sg = elem.inSg;
-        elem.inNum++;
+        sg = inSg;
+        inNum++;
       } else {
-        if (elem.inNum > 0) return 'readable-after-writable';
-        sg = elem.outSg;
-        elem.outNum++;
+        if (inNum > 0) return 'readable-after-writable';
+        sg = outSg;
+        outNum++;
       }
-      const hit = cached ? buffers.get(i, addr, len) : null;
-      if (hit !== null) {
+      const hit = cached ? cacheViews[i] : null;
+      if (hit !== null && cacheAddr[i] === addr && cacheLen[i] === len) {
         // One view, as when it was mapped; the element-wide limit still counts it.
         if (++this.mapped > VIRTQUEUE_MAX_SIZE) return 'chain-too-long';
         sg.add(hit);
@@ -164,12 +172,15 @@ export class DescriptorChainWalker {
         const err = this.map(sg, addr, len);
         if (err !== null) return err;
         // Only a buffer that mapped to one view is cached.
-        if (cached) buffers.set(i, addr, len, this.lastView.length === len ? this.lastView : null);
+        if (cached) cache.set(i, addr, len, this.lastView.length === len ? this.lastView : null);
       }
-      if ((flags & NEXT) === 0) return null;
+      if ((flags & NEXT) === 0) break;
       i = view.getUint16(base + 14, true);
       if (i >= max) return 'next-out-of-range';
     }
+    elem.outNum = outNum;
+    elem.inNum = inNum;
+    return null;
   }
 
   /** Adds views of [addr, addr+len) to sg; a buffer may continue across adjacent regions. */

@@ -90,6 +90,14 @@ export class BackRing {
   /** Words before `seg[]`, and a discard's words after them (up to the end of nr_sectors). */
   private readonly headWords: number;
   private readonly discardWords: number;
+  /** Word indexes within a slot of `id`, `sector_number`, `seg[0]` and a discard's `nr_sectors`. */
+  private readonly idWord: number;
+  private readonly sectorWord: number;
+  private readonly discardWord: number;
+  /** Slot stride in words. */
+  private readonly strideWords: number;
+  /** The area as bytes and u16s for the response fields (with `areaWords`; null otherwise). */
+  private readonly areaHalves: Uint16Array | null;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -107,8 +115,14 @@ export class BackRing {
       LITTLE_ENDIAN_HOST && bytes.byteOffset % 4 === 0
         ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)
         : null;
+    this.areaHalves =
+      this.areaWords !== null ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1) : null;
     this.headWords = this.layout.segmentsOffset >> 2;
     this.discardWords = ((this.layout.discardNrSectorsOffset + 8) >> 2) - this.headWords;
+    this.idWord = this.layout.idOffset >> 2;
+    this.sectorWord = this.layout.sectorOffset >> 2;
+    this.discardWord = this.layout.discardNrSectorsOffset >> 2;
+    this.strideWords = this.layout.requestSize >> 2;
     const start = options.start ?? 0;
     const idx = start === 'attach' ? this.sring.rspProd : start >>> 0;
     this.reqCons = idx;
@@ -192,6 +206,48 @@ export class BackRing {
    * PRIVATE nr_segments says, only the segments that will be used (or a discard's nr_sectors).
    */
   copySlot(idx: number, dest: BlkifRequest): void {
+    const u32 = this.areaWords;
+    if (u32 === null) {
+      this.copySlotWords(idx, dest);
+      return;
+    }
+    // Fast path (little-endian host, aligned area): each shared word is loaded exactly once into
+    // a local or a field of `dest` (the private copy), and every decision is taken on those
+    // copies, never on shared memory. Same fields and rules as the scratch-word path below.
+    const at = (SRING_HEADER_SIZE >> 2) + (idx & this.mask) * this.strideWords;
+    const w0 = u32[at];
+    const op = w0 & 0xff;
+    const nr = (w0 >>> 8) & 0xff;
+    dest.operation = op;
+    dest.nrSegments = nr;
+    dest.handle = w0 >>> 16;
+    const id = at + this.idWord;
+    dest.idLo = u32[id];
+    dest.idHi = u32[id + 1];
+    const sector = at + this.sectorWord;
+    dest.sectorLo = u32[sector];
+    dest.sectorHi = u32[sector + 1];
+    if (op === BlkifOp.DISCARD) {
+      const d = at + this.discardWord;
+      dest.nrSectorsLo = u32[d];
+      dest.nrSectorsHi = u32[d + 1];
+      return;
+    }
+    dest.nrSectorsLo = 0;
+    dest.nrSectorsHi = 0;
+    const n = nr < BLKIF_MAX_SEGMENTS_PER_REQUEST ? nr : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+    const segs = dest.segments;
+    for (let i = 0, w = at + this.headWords; i < n; i++, w += SEGMENT_WORDS) {
+      const seg = segs[i];
+      seg.gref = u32[w];
+      const bits = u32[w + 1];
+      seg.firstSect = bits & 0xff;
+      seg.lastSect = (bits >>> 8) & 0xff;
+    }
+  }
+
+  // The portable path: the used words of the slot into the private scratch, then decode it.
+  private copySlotWords(idx: number, dest: BlkifRequest): void {
     const at = this.slotOffset(idx);
     const w = this.scratch;
     const head = this.headWords;
@@ -233,12 +289,21 @@ export class BackRing {
     if (this.reqCons === this.rspProdPvt) {
       throw new Error('blkif: response pushed with no request awaiting one');
     }
-    const at = this.slotOffset(this.rspProdPvt);
-    const area = this.area;
-    area.setUint32(at + BLKIF_RESPONSE_ID, idLo >>> 0, true);
-    area.setUint32(at + BLKIF_RESPONSE_ID + 4, idHi >>> 0, true);
-    area.setUint8(at + BLKIF_RESPONSE_OPERATION, operation & 0xff);
-    area.setInt16(at + BLKIF_RESPONSE_STATUS, status, true);
+    const at = SRING_HEADER_SIZE + (this.rspProdPvt & this.mask) * this.layout.requestSize;
+    const u32 = this.areaWords;
+    const u16 = this.areaHalves;
+    if (u32 !== null && u16 !== null) {
+      u32[(at + BLKIF_RESPONSE_ID) >> 2] = idLo;
+      u32[(at + BLKIF_RESPONSE_ID + 4) >> 2] = idHi;
+      this.bytes[at + BLKIF_RESPONSE_OPERATION] = operation;
+      u16[(at + BLKIF_RESPONSE_STATUS) >> 1] = status;
+    } else {
+      const area = this.area;
+      area.setUint32(at + BLKIF_RESPONSE_ID, idLo >>> 0, true);
+      area.setUint32(at + BLKIF_RESPONSE_ID + 4, idHi >>> 0, true);
+      area.setUint8(at + BLKIF_RESPONSE_OPERATION, operation & 0xff);
+      area.setInt16(at + BLKIF_RESPONSE_STATUS, status, true);
+    }
     this.rspProdPvt = (this.rspProdPvt + 1) >>> 0;
   }
 

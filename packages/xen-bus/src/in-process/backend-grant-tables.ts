@@ -6,7 +6,7 @@ import type {
   XenGrantTables,
 } from '../backend/grant-tables.js';
 import { ESRCH, GntStatus, XEN_PAGE_SIZE } from '../constants.js';
-import type { DomainTable } from './domain.js';
+import type { DomainState, DomainTable } from './domain.js';
 import type { FrameView } from './frame-mapper.js';
 import type { GrantEntry } from './grant-table.js';
 
@@ -97,9 +97,17 @@ export class InProcessGrantTables implements XenGrantTables {
   ): number {
     let first: number = GntStatus.okay;
     const n = Math.min(count, segments.length);
+    const toGuest = direction === 'to-guest';
+    // One batch (GNTTABOP_copy): the domain is looked up once per run of segments naming it.
+    let domid = NaN;
+    let dom: DomainState | undefined;
     for (let i = 0; i < n; i++) {
       const seg = segments[i];
-      const status = this.copyOne(direction, seg);
+      if (seg.domid !== domid) {
+        domid = seg.domid;
+        dom = this.domains.get(domid);
+      }
+      const status = dom === undefined ? GntStatus.badDomain : this.copyOne(toGuest, dom, seg);
       seg.status = status;
       if (status !== GntStatus.okay && first === GntStatus.okay) first = status;
     }
@@ -108,17 +116,19 @@ export class InProcessGrantTables implements XenGrantTables {
 
   // One gnttab_copy segment. Statuses as Xen gives them: an entry that is unused, revoked,
   // granted to another domain or read-only (for a copy into it) is a general error.
-  private copyOne(direction: GrantCopyDirection, seg: XenGrantCopySegment): number {
-    const dom = this.domains.get(seg.domid);
-    if (dom === undefined) return GntStatus.badDomain;
-    if (!dom.grants.inRange(seg.ref)) return GntStatus.badGntref;
-    const e = dom.grants.lookup(seg.ref);
-    if (e === undefined || e.grantee !== this.domid) return GntStatus.generalError;
-    if (direction === 'to-guest' && e.readonly) return GntStatus.generalError;
-    const { offset, length, local } = seg;
+  private copyOne(toGuest: boolean, dom: DomainState, seg: XenGrantCopySegment): number {
+    const grants = dom.grants;
+    const ref = seg.ref;
+    const e = grants.lookup(ref);
+    if (e === undefined) return grants.inRange(ref) ? GntStatus.generalError : GntStatus.badGntref;
+    if (e.grantee !== this.domid || (toGuest && e.readonly)) return GntStatus.generalError;
+    const offset = seg.offset;
+    const length = seg.length;
+    const local = seg.local;
+    // Integers (the |0 test also refuses NaN, fractions and anything beyond 2^31) within the page.
     if (
-      !Number.isInteger(offset) ||
-      !Number.isInteger(length) ||
+      (offset | 0) !== offset ||
+      (length | 0) !== length ||
       offset < 0 ||
       length < 0 ||
       offset + length > XEN_PAGE_SIZE ||
@@ -126,10 +136,29 @@ export class InProcessGrantTables implements XenGrantTables {
     ) {
       return GntStatus.badCopyArg;
     }
-    const gpa = e.frame * XEN_PAGE_SIZE + offset;
+    // The frame's bytes, resolved once per grant and region layout rather than per copy.
+    const memory = dom.memory;
+    const regions = memory.regions;
+    let page = e.page;
+    if (page === undefined || e.pageRegions !== regions) {
+      page = memory.tryView(e.frame * XEN_PAGE_SIZE, XEN_PAGE_SIZE);
+      e.page = page;
+      e.pageRegions = regions;
+      if (page === undefined) return this.copySpanning(toGuest, dom, e.frame, seg);
+    }
+    if (toGuest) page.set(local.length === length ? local : local.subarray(0, length), offset);
+    else local.set(length === XEN_PAGE_SIZE ? page : page.subarray(offset, offset + length));
+    return GntStatus.okay;
+  }
+
+  // A frame that no single region holds (unmapped, or split across adjacent regions): copy
+  // through GuestMemory, which checks the touched bytes only.
+  private copySpanning(toGuest: boolean, dom: DomainState, frame: number, seg: XenGrantCopySegment): number {
+    const { offset, length, local } = seg;
+    const gpa = frame * XEN_PAGE_SIZE + offset;
     if (!dom.memory.isMapped(gpa, length)) return GntStatus.badPage;
     const bytes = local.length === length ? local : local.subarray(0, length);
-    if (direction === 'to-guest') dom.memory.write(gpa, bytes);
+    if (toGuest) dom.memory.write(gpa, bytes);
     else dom.memory.read(gpa, bytes);
     return GntStatus.okay;
   }

@@ -1,12 +1,23 @@
-import { Errno } from '@vmkit/core';
+import { Errno, type GuestMemoryRegion } from '@vmkit/core';
 
 /** One grant_entry_v1 as the hypervisor sees it: GTF_permit_access with optional GTF_readonly. */
-export interface GrantEntry {
-  readonly frame: number;
-  readonly grantee: number;
-  readonly readonly: boolean;
+export class GrantEntry {
   /** Live backend mappings of this grant (Xen: the GTF_reading/GTF_writing busy bits). */
-  mapCount: number;
+  mapCount = 0;
+  /**
+   * Grant copy's cache of the frame's bytes (a view of the one guest memory region holding it),
+   * valid only while the domain's region list is `pageRegions` (the list is replaced whenever a
+   * region is added or removed, e.g. when frames are re-backed for a mapping). A revoke drops the
+   * entry, and with it the cache.
+   */
+  page: Uint8Array | undefined = undefined;
+  pageRegions: readonly GuestMemoryRegion[] | undefined = undefined;
+
+  constructor(
+    readonly frame: number,
+    readonly grantee: number,
+    readonly readonly: boolean,
+  ) {}
 }
 
 /** Refs below this are reserved, as in Linux (GNTTAB_NR_RESERVED_ENTRIES). */
@@ -28,7 +39,7 @@ export class GrantTable {
       if (this.next >= this.size) return -Errno.ENOSPC;
       ref = this.next++;
     }
-    this.entries[ref] = { frame, grantee, readonly, mapCount: 0 };
+    this.entries[ref] = new GrantEntry(frame, grantee, readonly);
     return ref;
   }
 
