@@ -2,7 +2,13 @@
  * @vmkit/storage-daemon: vmkit-storage-daemon, qemu-storage-daemon over vmkit's block layer. Block
  * nodes are exported as vhost-user-blk devices (vmkit's virtio-blk behind a vhost-user socket).
  */
-export { runStorageDaemon, DAEMON_USAGE, DAEMON_VERSION, type DaemonStdio, type SignalSource } from './main.js';
+export {
+  runStorageDaemon,
+  DAEMON_USAGE,
+  DAEMON_VERSION,
+  type DaemonStdio,
+  type SignalSource,
+} from './main.js';
 export {
   StorageDaemon,
   DAEMON_NAME,

@@ -53,7 +53,12 @@ const CASES: readonly RefusalCase[] = [
   {
     name: '--blockdev on a missing file',
     spawn: true,
-    args: (d) => ['--blockdev', `driver=file,node-name=f,filename=${join(d, 'none.img')}`, '--export', exp(d)],
+    args: (d) => [
+      '--blockdev',
+      `driver=file,node-name=f,filename=${join(d, 'none.img')}`,
+      '--export',
+      exp(d),
+    ],
     message: (d) =>
       `--blockdev driver=file,node-name=f,filename=${join(d, 'none.img')}: Could not open '${join(d, 'none.img')}': No such file or directory`,
   },
@@ -70,7 +75,8 @@ const CASES: readonly RefusalCase[] = [
   {
     name: '--export of an unknown type',
     args: () => ['--export', 'type=nbd,id=e'],
-    message: () => "--export type=nbd,id=e: Parameter 'type' does not accept value 'nbd' (supported: vhost-user-blk)",
+    message: () =>
+      "--export type=nbd,id=e: Parameter 'type' does not accept value 'nbd' (supported: vhost-user-blk)",
   },
   {
     name: '--export without node-name',
@@ -80,7 +86,8 @@ const CASES: readonly RefusalCase[] = [
   {
     name: '--export without addr.path',
     args: () => ['--export', 'vhost-user-blk,id=e,node-name=n0,addr.type=unix'],
-    message: () => "--export vhost-user-blk,id=e,node-name=n0,addr.type=unix: Parameter 'addr.path' is missing",
+    message: () =>
+      "--export vhost-user-blk,id=e,node-name=n0,addr.type=unix: Parameter 'addr.path' is missing",
   },
   {
     name: '--export on an inet address',
@@ -178,7 +185,8 @@ describe('vmkit-storage-daemon: command line', function () {
     const r = await help;
     expect(r.code).to.equal(0);
     expect(r.stdout).to.match(/^Usage: vmkit-storage-daemon \[options\]/);
-    for (const o of ['--blockdev', '--object', '--export', '--pidfile', 'vhost-user-blk']) expect(r.stdout).to.include(o);
+    for (const o of ['--blockdev', '--object', '--export', '--pidfile', 'vhost-user-blk'])
+      expect(r.stdout).to.include(o);
     expect(r.stderr).to.equal('');
   });
 

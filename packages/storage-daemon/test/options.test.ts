@@ -30,7 +30,9 @@ describe('vmkit-storage-daemon: option values', () => {
   });
 
   it('--blockdev: implied driver, nested children, booleans for the generic keys', () => {
-    const o = parseBlockdevOptions('raw,node-name=d,file.driver=file,file.filename=a,,b.img,file.cache.direct=off');
+    const o = parseBlockdevOptions(
+      'raw,node-name=d,file.driver=file,file.filename=a,,b.img,file.cache.direct=off',
+    );
     expect(o).to.deep.equal({
       driver: 'raw',
       'node-name': 'd',
@@ -58,7 +60,9 @@ describe('vmkit-storage-daemon: option values', () => {
   });
 
   it('--export: defaults are read-only, one queue, 512-byte blocks, the main loop', () => {
-    const e = parseExportOptions(parseKeyval('vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=/s', 'type'));
+    const e = parseExportOptions(
+      parseKeyval('vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=/s', 'type'),
+    );
     expect(e).to.deep.equal({
       type: 'vhost-user-blk',
       id: 'e',
@@ -84,8 +88,13 @@ describe('vmkit-storage-daemon: option values', () => {
 
   it('--export: refuses what QEMU accepts but vmkit does not implement, saying why', () => {
     const t = (extra: string) => () =>
-      parseExportOptions(parseKeyval(`vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=/s,${extra}`, 'type'));
-    expect(t('writethrough=on')).to.throw(ConfigError, /'writethrough' is not supported by vmkit-storage-daemon/);
+      parseExportOptions(
+        parseKeyval(`vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=/s,${extra}`, 'type'),
+      );
+    expect(t('writethrough=on')).to.throw(
+      ConfigError,
+      /'writethrough' is not supported by vmkit-storage-daemon/,
+    );
     expect(t('fixed-iothread=on')).to.throw(ConfigError, /'fixed-iothread' is not supported/);
     expect(t('addr.abstract=on')).to.throw(ConfigError, /'addr.abstract' is not supported/);
     expect(t('addr.bogus=1')).to.throw(ConfigError, "Parameter 'addr.bogus' is unexpected");

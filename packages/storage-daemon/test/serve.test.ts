@@ -93,7 +93,9 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
   });
 
   it('logical-block-size sets the blk_size the guest reads (config offset 20)', async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket, 'writable=on,logical-block-size=4096')));
+    ({ daemon, lines } = await startDaemon(
+      fileExportArgs(image, socket, 'writable=on,logical-block-size=4096'),
+    ));
     const fe = connect();
     await fe.start();
     expect(fe.hasFeature(VirtioBlkFeature.BLK_SIZE)).to.equal(true);

@@ -8,7 +8,15 @@ import { fileIo } from '@vmkit/block-layer';
 import { VirtioBlkStatus, VirtioBlkType } from '@vmkit/virtio-blk';
 import type { StorageDaemon } from '../src/index.js';
 import { BlkFrontEnd, until } from './helpers/blk-front-end.js';
-import { fileExportArgs, imageByte, removeDir, requireAddon, startDaemon, tempDir, writeImage } from './helpers/daemon-rig.js';
+import {
+  fileExportArgs,
+  imageByte,
+  removeDir,
+  requireAddon,
+  startDaemon,
+  tempDir,
+  writeImage,
+} from './helpers/daemon-rig.js';
 import { SpawnedDaemon } from './helpers/spawned-daemon.js';
 
 const IMAGE_BYTES = 1 << 20;
@@ -54,14 +62,17 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
           const cb = args[args.length - 1] as IoCallback;
           const rest = args.slice(0, -1);
           held.push(() =>
-            (saved[name] as (...a: unknown[]) => void)(...rest, (err: NodeJS.ErrnoException | null, n: number) => {
-              events.push(`${name} done`);
-              cb(err, n);
-            }),
+            (saved[name] as (...a: unknown[]) => void)(
+              ...rest,
+              (err: NodeJS.ErrnoException | null, n: number) => {
+                events.push(`${name} done`);
+                cb(err, n);
+              },
+            ),
           );
         };
-      fileIo.write = hold('write') as typeof fileIo.write;
-      fileIo.writev = hold('writev') as typeof fileIo.writev;
+      fileIo.write = hold('write');
+      fileIo.writev = hold('writev');
       fileIo.fdatasync = (fd, cb) => {
         events.push('fdatasync');
         fs.fdatasync(fd, cb);

@@ -26,7 +26,8 @@ async function round(n: number): Promise<number> {
     const cpu0 = process.cpuUsage();
     const r = await stream.run();
     const d = process.cpuUsage(cpu0);
-    if (r.errors !== 0 || r.unexpected !== 0) throw new Error(`${r.errors} errors, ${r.unexpected} unexpected`);
+    if (r.errors !== 0 || r.unexpected !== 0)
+      throw new Error(`${r.errors} errors, ${r.unexpected} unexpected`);
     await front.close();
     return (d.user + d.system) / n;
   } finally {
@@ -37,7 +38,9 @@ async function round(n: number): Promise<number> {
 async function main(): Promise<void> {
   for (let i = 0; i < rounds; i++) {
     const us = await round(count);
-    process.stdout.write(`${JSON.stringify({ bench: 'xen-block read via Blkfront', usPerRequestCpu: Math.round(us * 1000) / 1000, count })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ bench: 'xen-block read via Blkfront', usPerRequestCpu: Math.round(us * 1000) / 1000, count })}\n`,
+    );
   }
 }
 

@@ -42,7 +42,10 @@ export class StorageDaemon {
    * Builds the machine and applies `actions` in order. A failing step throws DaemonOptionError
    * naming its option, after everything done so far was taken down again.
    */
-  static async start(actions: readonly DaemonAction[], options: StorageDaemonOptions = {}): Promise<StorageDaemon> {
+  static async start(
+    actions: readonly DaemonAction[],
+    options: StorageDaemonOptions = {},
+  ): Promise<StorageDaemon> {
     const machine = await Machine.create({
       name: DAEMON_NAME,
       clock: options.clock,
@@ -60,7 +63,11 @@ export class StorageDaemon {
           renameSync(partial, options.pidfile);
           daemon.pidfileWritten = true;
         } catch (e) {
-          throw new DaemonOptionError('--pidfile', options.pidfile, e instanceof Error ? e.message : String(e));
+          throw new DaemonOptionError(
+            '--pidfile',
+            options.pidfile,
+            e instanceof Error ? e.message : String(e),
+          );
         }
       }
     } catch (e) {

@@ -40,7 +40,11 @@ export class VhostUserBlkExport {
    * Realizes the device on the node and listens on `addr.path`. Configuration problems throw
    * ConfigError with QEMU's texts where QEMU has one; nothing is left behind on failure.
    */
-  static async create(machine: Machine, options: VhostUserBlkExportOptions, log: ExportLog): Promise<VhostUserBlkExport> {
+  static async create(
+    machine: Machine,
+    options: VhostUserBlkExportOptions,
+    log: ExportLog,
+  ): Promise<VhostUserBlkExport> {
     const label = `export '${options.id}'`;
     const layer = blockLayerOf(machine);
     if (!layer.hasBlockdev(options.nodeName)) {
@@ -74,7 +78,9 @@ export class VhostUserBlkExport {
       if (options.throttleGroup !== undefined && blk !== null) {
         const type = machine.objects().find((o) => o.id === options.throttleGroup)?.type;
         if (type !== 'throttle-group') {
-          throw new ConfigError(`throttle-group '${options.throttleGroup}' not found (add it with --object throttle-group,id=...)`);
+          throw new ConfigError(
+            `throttle-group '${options.throttleGroup}' not found (add it with --object throttle-group,id=...)`,
+          );
         }
         blk.ioLimitsEnable(options.throttleGroup);
       }

@@ -15,7 +15,8 @@ export function parseBlockdevOptions(text: string): BlockdevOptions {
   const tree = normaliseBlockdevTree(parseKeyval(text, 'driver'));
   const driver = tree.driver;
   if (driver === undefined) throw new ConfigError("Parameter 'driver' is missing");
-  if (typeof driver !== 'string') throw new ConfigError("Invalid parameter type for 'driver', expected: string");
+  if (typeof driver !== 'string')
+    throw new ConfigError("Invalid parameter type for 'driver', expected: string");
   return { ...tree, driver };
 }
 
@@ -33,7 +34,8 @@ export function parseObjectOptions(text: string): ObjectAddOptions {
   const tree = parseKeyval(text, 'qom-type');
   const { 'qom-type': type, id, ...rest } = tree;
   if (type === undefined) throw new ConfigError("Parameter 'qom-type' is missing");
-  if (typeof type !== 'string') throw new ConfigError("Invalid parameter type for 'qom-type', expected: string");
+  if (typeof type !== 'string')
+    throw new ConfigError("Invalid parameter type for 'qom-type', expected: string");
   if (id === undefined) throw new ConfigError("Parameter 'id' is missing");
   if (typeof id !== 'string') throw new ConfigError("Invalid parameter type for 'id', expected: string");
   const props: Record<string, OptionValue> = {};

@@ -99,16 +99,21 @@ export function parseDaemonCommandLine(argv: readonly string[]): DaemonCommandLi
     if (!isOptionName(name)) throw new DaemonOptionError(null, null, `unrecognized option '${rawName}'`);
     const spec = OPTIONS[name];
     if (spec.type === 'boolean') {
-      if (value !== undefined) throw new DaemonOptionError(null, null, `option '${rawName}' doesn't allow an argument`);
+      if (value !== undefined)
+        throw new DaemonOptionError(null, null, `option '${rawName}' doesn't allow an argument`);
       if (name === 'help') help = true;
       else version = true;
       continue;
     }
-    if (value === undefined || (!token.inlineValue && value.startsWith('--') && isOptionName(value.slice(2)))) {
+    if (
+      value === undefined ||
+      (!token.inlineValue && value.startsWith('--') && isOptionName(value.slice(2)))
+    ) {
       throw new DaemonOptionError(null, null, `option '${rawName}' requires an argument`);
     }
     if (name === 'pidfile') pidfile = value;
-    else if (name === 'blockdev' || name === 'object' || name === 'export') actions.push(parseAction(name, value));
+    else if (name === 'blockdev' || name === 'object' || name === 'export')
+      actions.push(parseAction(name, value));
   }
   checkExports(actions);
   return { help, version, pidfile, actions };
@@ -121,11 +126,16 @@ function checkExports(actions: readonly DaemonAction[]): void {
   for (const a of actions) {
     if (a.kind !== 'export') continue;
     const { id, addr } = a.options;
-    if (ids.has(id)) throw new DaemonOptionError('--export', a.text, `Block export id '${id}' is already in use`);
+    if (ids.has(id))
+      throw new DaemonOptionError('--export', a.text, `Block export id '${id}' is already in use`);
     ids.add(id);
     const other = paths.get(addr.path);
     if (other !== undefined) {
-      throw new DaemonOptionError('--export', a.text, `addr.path '${addr.path}' is already used by export '${other}'`);
+      throw new DaemonOptionError(
+        '--export',
+        a.text,
+        `addr.path '${addr.path}' is already used by export '${other}'`,
+      );
     }
     paths.set(addr.path, id);
   }

@@ -43,7 +43,9 @@ export function writeImage(path: string, bytes: number): Uint8Array {
 }
 
 /** The daemon on `argv` in this process, its one-line reports collected. */
-export async function startDaemon(argv: readonly string[]): Promise<{ daemon: StorageDaemon; lines: string[] }> {
+export async function startDaemon(
+  argv: readonly string[],
+): Promise<{ daemon: StorageDaemon; lines: string[] }> {
   const lines: string[] = [];
   const cmd = parseDaemonCommandLine(argv);
   const daemon = await StorageDaemon.start(cmd.actions, { log: (l) => lines.push(l), pidfile: cmd.pidfile });

@@ -21,9 +21,7 @@ export class SpawnedDaemon {
     child.stderr!.setEncoding('utf8').on('data', (t: string) => (this.err += t));
     this.exited = new Promise((resolve, reject) => {
       child.once('error', reject);
-      child.once('close', (code, signal) =>
-        resolve({ code, signal, stdout: this.out, stderr: this.err }),
-      );
+      child.once('close', (code, signal) => resolve({ code, signal, stdout: this.out, stderr: this.err }));
     });
   }
 
