@@ -34,6 +34,7 @@ export { XenBlkGuestDisk } from './workload/xen-blk-disk.js';
 export {
   JobRunner,
   jobRegion,
+  DRAIN_TIMEOUT_NS,
   type GuestCounters,
   type JobRegion,
   type StopReason,

@@ -94,6 +94,18 @@ describe('JobRunner', () => {
     expect(r.verify!.errors).to.equal(0);
   });
 
+  it('gives up on requests still unanswered 10 s after the job stopped', async () => {
+    const clock = new VirtualClock();
+    const disk = new MemoryGuestDisk(64 * 1024);
+    disk.loseAt = 8192;
+    const r = new JobRunner(job({ size: 16 * 1024, runtimeNs: 100e6, iodepth: 2 }), disk, clock);
+    await drive(clock, r.run(), 100e6);
+    expect(r.stopReason).to.equal('runtime');
+    expect(r.failure?.message).to.equal('1 request still unanswered 10 s after the job stopped');
+    expect(r.elapsedNs).to.be.within(10.1e9, 10.3e9);
+    expect(disk.flushes).to.equal(0);
+  });
+
   it('refuses regions that do not fit the disk', () => {
     const disk = new MemoryGuestDisk(1 << 20);
     expect(() => jobRegion(job({ offset: 1 << 20 }), disk)).to.throw(

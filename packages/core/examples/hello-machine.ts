@@ -1,6 +1,6 @@
 /**
  * A machine composed in code: a plugin contributes a bus and a device type, the machine gets an
- * IOThread and two devices, and is then inspected and torn down. Run with `npm start`.
+ * IOThread and two devices, and is then inspected and torn down. Run with `node packages/core/dist/examples/hello-machine.js`.
  */
 import { Machine, VirtualClock, defineDeviceType, definePlugin, type Device } from '@vmkit/core';
 

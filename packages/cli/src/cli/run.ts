@@ -4,6 +4,7 @@
  * progress, then on completion, Ctrl-C or QMP `quit` stop issuing, drain, flush, and print the
  * summary. Resolves to the exit status: 0, 1 (errors), 130 (interrupted).
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,19 +38,35 @@ export interface RunIo {
 const PROG = 'vmkit run';
 export const EXIT_INTERRUPTED = 130;
 
+/** Host milliseconds the teardown may take before vmkit run gives up on it and exits. */
+const TEARDOWN_TIMEOUT_MS = 10_000;
+
 /** Things to undo at the end, last added first. */
 class Cleanup {
   private readonly steps: (() => Promise<void> | void)[] = [];
   add(step: () => Promise<void> | void): void {
     this.steps.push(step);
   }
-  async run(): Promise<void> {
-    for (const step of this.steps.splice(0).reverse()) {
-      try {
-        await step();
-      } catch {
-        // Best effort: the run's outcome is already decided.
+  /** Runs the steps; false when they did not finish within TEARDOWN_TIMEOUT_MS. */
+  async run(): Promise<boolean> {
+    const steps = async (): Promise<boolean> => {
+      for (const step of this.steps.splice(0).reverse()) {
+        try {
+          await step();
+        } catch {
+          // Best effort: the run's outcome is already decided.
+        }
       }
+      return true;
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>(
+      (resolve) => (timer = setTimeout(() => resolve(false), TEARDOWN_TIMEOUT_MS)),
+    );
+    try {
+      return await Promise.race([steps(), timeout]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
@@ -83,7 +100,9 @@ export async function vmkitRun(argv: readonly string[], io: RunIo): Promise<numb
     }
     throw e;
   } finally {
-    await cleanup.run();
+    if (!(await cleanup.run())) {
+      io.stderr(`${PROG}: the machine's teardown did not finish within ${TEARDOWN_TIMEOUT_MS / 1000} s\n`);
+    }
   }
 }
 
@@ -102,7 +121,13 @@ async function loadDocument(args: RunArgs, cleanup: Cleanup): Promise<{ doc: unk
     return { doc: parseConfigJson(text) };
   }
   const dir = await mkdtemp(join(tmpdir(), 'vmkit-run-'));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  // Also when the process ends abruptly (a second Ctrl-C, an uncaught device error).
+  const removeNow = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeNow);
+  cleanup.add(() => {
+    process.off('exit', removeNow);
+    return rm(dir, { recursive: true, force: true });
+  });
   const image = join(dir, 'disk.img');
   return { doc: defaultConfig(image), image };
 }

@@ -68,16 +68,3 @@ export function parseEnum<T extends string>(v: unknown, values: readonly T[]): P
   if (typeof v === 'string' && (values as readonly string[]).includes(v)) return ok(v as T);
   return fail(`${typeof v === 'string' ? quote(v) : jsonType(v)}: must be one of ${values.join(', ')}`);
 }
-
-/** `4096` → `4 KiB`, `1536` → `1.5 KiB`: binary units with up to two decimals. */
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  const text = i === 0 ? String(v) : String(Math.round(v * 100) / 100);
-  return `${text} ${units[i]}`;
-}

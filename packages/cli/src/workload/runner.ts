@@ -12,6 +12,12 @@ import { OffsetGenerator, type IoDirection } from './offsets.js';
 import { fillBlock } from './pattern.js';
 import { VerifyMap } from './verify-map.js';
 
+/**
+ * How long the requests in flight may take to complete once the job stopped, before the job
+ * gives up on them (a device that lost a request must not hang the run).
+ */
+export const DRAIN_TIMEOUT_NS = 10e9;
+
 /** Why a job stopped issuing requests. */
 export type StopReason = 'runtime' | 'io_size' | 'interrupted' | 'error';
 
@@ -84,7 +90,10 @@ export class JobRunner {
   private budget: number;
   private generation = 0;
   private timer: ClockTimer | null = null;
+  private drainTimer: ClockTimer | null = null;
   private running: Promise<void> | null = null;
+  private abandon: (() => void) | null = null;
+  private started = false;
 
   constructor(
     readonly job: JobSpec,
@@ -109,17 +118,40 @@ export class JobRunner {
     return (this.endNs ?? this.clock.now()) - this.startNs;
   }
 
-  /** Starts the job; resolves once it drained and flushed. */
+  /**
+   * Starts the job; resolves once it drained and flushed, or DRAIN_TIMEOUT_NS after it stopped
+   * with requests still unanswered (then `failure` says so).
+   */
   run(): Promise<void> {
-    this.running ??= this.execute();
+    if (this.running === null) {
+      const abandoned = new Promise<void>((resolve) => (this.abandon = resolve));
+      this.started = true;
+      this.running = Promise.race([this.execute(), abandoned]).finally(() => this.drainTimer?.cancel());
+    }
     return this.running;
   }
 
   /** Stops issuing requests (the ones in flight complete, then the flush runs). */
   stop(reason: StopReason): void {
-    this.stopReason ??= reason;
+    if (this.stopReason !== undefined) return;
+    this.stopReason = reason;
     this.timer?.cancel();
+    if (this.started) {
+      this.drainTimer = this.clock.createTimer(this.drainTimeout);
+      this.drainTimer.arm(this.clock.now() + DRAIN_TIMEOUT_NS);
+    }
   }
+
+  private readonly drainTimeout = (): void => {
+    const n = this.counters.inFlight;
+    this.failure ??= new Error(
+      n > 0
+        ? `${n} request${n === 1 ? '' : 's'} still unanswered ${DRAIN_TIMEOUT_NS / 1e9} s after the job stopped`
+        : `the final flush was still unanswered ${DRAIN_TIMEOUT_NS / 1e9} s after the job stopped`,
+    );
+    this.endNs ??= this.clock.now();
+    this.abandon?.();
+  };
 
   private async execute(): Promise<void> {
     const start = this.clock.now();
@@ -140,7 +172,7 @@ export class JobRunner {
         this.fail(e);
       }
     }
-    this.endNs = this.clock.now();
+    this.endNs ??= this.clock.now();
   }
 
   private fail(e: unknown): void {

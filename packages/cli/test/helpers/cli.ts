@@ -59,15 +59,27 @@ export interface InProcessResult {
 /** Runs vmkitMain on a VirtualClock, advancing it in steps (one macrotask turn each) until done. */
 export async function runInProcess(
   args: readonly string[],
-  options: { clock?: VirtualClock; stepNs?: number; signal?: AbortSignal } = {},
+  options: {
+    clock?: VirtualClock;
+    stepNs?: number;
+    signal?: AbortSignal;
+    /** Called after every write, with everything written so far. */
+    onOutput?: (stdout: string, stderr: string) => void;
+  } = {},
 ): Promise<InProcessResult> {
   const clock = options.clock ?? new VirtualClock();
   let stdout = '';
   let stderr = '';
   let done = false;
   const run = vmkitMain(args, {
-    stdout: (t) => (stdout += t),
-    stderr: (t) => (stderr += t),
+    stdout: (t) => {
+      stdout += t;
+      options.onOutput?.(stdout, stderr);
+    },
+    stderr: (t) => {
+      stderr += t;
+      options.onOutput?.(stdout, stderr);
+    },
     stdoutIsTTY: false,
     signal: options.signal ?? new AbortController().signal,
     clock,

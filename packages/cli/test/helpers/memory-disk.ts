@@ -11,6 +11,8 @@ export class MemoryGuestDisk implements GuestDisk {
   maxInFlight = 0;
   /** Writes at this offset land one block further (a misdirected write). */
   misdirect: number | undefined;
+  /** Requests at this offset are never answered (a device that lost them). */
+  loseAt: number | undefined;
   /** Reads and writes at this offset fail with this status. */
   failAt: { offset: number; status: number } | undefined;
   private inFlight = 0;
@@ -32,6 +34,7 @@ export class MemoryGuestDisk implements GuestDisk {
 
   read(offset: number, length: number): Promise<GuestReadResult> {
     this.reads++;
+    if (this.loseAt === offset) return new Promise(() => undefined);
     return this.later(() =>
       this.failAt?.offset === offset
         ? { status: this.failAt.status, data: new Uint8Array(0) }
@@ -41,6 +44,7 @@ export class MemoryGuestDisk implements GuestDisk {
 
   write(offset: number, data: Uint8Array): Promise<number> {
     this.writes++;
+    if (this.loseAt === offset) return new Promise(() => undefined);
     const copy = data.slice();
     return this.later(() => {
       if (this.failAt?.offset === offset) return this.failAt.status;
