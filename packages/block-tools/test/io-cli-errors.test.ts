@@ -4,21 +4,12 @@
  * blkdebug breakpoint commands, -T tracing and help. Spawned binary, as in io-cli.test.ts.
  */
 import { expect } from 'chai';
-import { TempDir, filterIo, vmkitIo } from './helpers/tools.js';
-
-/** The timing part of a report line after filterIo. */
-const T = 'XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)';
+import { filterIo, vmkitIo } from './helpers/tools.js';
+import { FILTERED_TIMING as T, useScratchImage } from './helpers/scratch.js';
 
 describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function () {
   this.timeout(120000);
-  let dir: TempDir;
-  let img: string;
-
-  beforeEach(() => {
-    dir = new TempDir();
-    img = dir.image('disk.img', 1024 * 1024);
-  });
-  afterEach(() => dir.cleanup());
+  const scratch = useScratchImage();
 
   it('sizes and offsets accept suffixes and hex; invalid numbers give the parsing error', () => {
     const r = vmkitIo([
@@ -34,7 +25,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
       'read 0 99999999999999999999',
       '-c',
       'write -P 300 0 1',
-      img,
+      scratch.img,
     ]);
     expect(r.stdout.split('\n')).to.deep.equal([
       'Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- 1x',
@@ -57,7 +48,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
       'discard 4M 1',
       '-c',
       'readv 1M 512',
-      img,
+      scratch.img,
     ]);
     expect(r.stdout).to.equal(
       'read failed: Input/output error\nwrite failed: Input/output error\ndiscard failed: Input/output error\nreadv failed: Input/output error\n',
@@ -77,7 +68,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
       'truncate 2M',
       '-c',
       'read -q 0 512',
-      img,
+      scratch.img,
     ]);
     expect(r.stdout).to.equal('');
     expect(r.stderr).to.equal('vmkit-io: Block node is read-only\nvmkit-io: Block node is read-only\n');
@@ -124,7 +115,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
       'read 0 3G',
       '-c',
       'alloc',
-      img,
+      scratch.img,
     ]);
     expect(r.stderr).to.equal(
       "read: invalid option -- 'x'\nbad argument count 0 to alloc, expected between 1 and 2 arguments\n",
@@ -142,7 +133,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   });
 
   it('without -c: the vmkit-io> prompt reads commands from stdin until quit', () => {
-    const input = `open -o driver=raw ${img}\nwrite -q -P 5 0 1k\nread -q -P 5 0 1k\nlength\nquit\nread 0 1\n`;
+    const input = `open -o driver=raw ${scratch.img}\nwrite -q -P 5 0 1k\nread -q -P 5 0 1k\nlength\nquit\nread 0 1\n`;
     const r = vmkitIo([], { input });
     expect(r.stdout).to.equal('vmkit-io> vmkit-io> vmkit-io> vmkit-io> 1 MiB\nvmkit-io> ');
     expect(r.status).to.equal(0);
@@ -151,9 +142,9 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   it('open/close: a second open is refused; commands after close need a file again', () => {
     const r = vmkitIo([
       '-c',
-      `open -o driver=raw ${img}`,
+      `open -o driver=raw ${scratch.img}`,
       '-c',
-      `open ${img}`,
+      `open ${scratch.img}`,
       '-c',
       'close',
       '-c',
@@ -166,21 +157,21 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   });
 
   it('an image that cannot be opened: one error line and status 1', () => {
-    const r = vmkitIo(['-f', 'raw', '-c', 'read 0 1', dir.file('missing.img')]);
+    const r = vmkitIo(['-f', 'raw', '-c', 'read 0 1', scratch.dir.file('missing.img')]);
     expect(r.stderr).to.equal(
-      `vmkit-io: can't open device ${dir.file('missing.img')}: Could not open '${dir.file('missing.img')}': No such file or directory\n`,
+      `vmkit-io: can't open device ${scratch.dir.file('missing.img')}: Could not open '${scratch.dir.file('missing.img')}': No such file or directory\n`,
     );
     expect(r.stdout).to.equal('');
     expect(r.status).to.equal(1);
-    const bad = vmkitIo(['-f', 'qcow9', dir.file('missing.img')]);
+    const bad = vmkitIo(['-f', 'qcow9', scratch.dir.file('missing.img')]);
     expect(bad.stderr).to.equal(
-      `vmkit-io: can't open device ${dir.file('missing.img')}: Unknown driver 'qcow9'\n`,
+      `vmkit-io: can't open device ${scratch.dir.file('missing.img')}: Unknown driver 'qcow9'\n`,
     );
     expect(bad.status).to.equal(1);
   });
 
   it('command-line option errors: bad cache mode, -f with --image-opts, unknown option', () => {
-    expect(vmkitIo(['-t', 'foo', img]).stderr).to.equal('vmkit-io: Invalid cache option: foo\n');
+    expect(vmkitIo(['-t', 'foo', scratch.img]).stderr).to.equal('vmkit-io: Invalid cache option: foo\n');
     const both = vmkitIo(['-f', 'raw', '--image-opts', 'driver=raw']);
     expect(both.stderr).to.equal('vmkit-io: --image-opts and -f are mutually exclusive\n');
     expect(both.status).to.equal(1);
@@ -191,7 +182,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   });
 
   it('--image-opts through blkdebug: break/wait_break/resume/remove_break (iotest 077 commands)', () => {
-    const opts = `driver=raw,file.driver=blkdebug,file.align=4k,file.image.driver=file,file.image.filename=${img}`;
+    const opts = `driver=raw,file.driver=blkdebug,file.align=4k,file.image.driver=file,file.image.filename=${scratch.img}`;
     const r = vmkitIo([
       '--image-opts',
       '-c',
@@ -241,7 +232,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
       'sleep 1',
       '-c',
       'sleep x',
-      img,
+      scratch.img,
     ]);
     expect(r.stdout).to.equal(
       'Could not set breakpoint: Operation not supported\nCould not wait for breakpoint: Operation not supported\nx is not a valid number\n',
@@ -250,7 +241,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   });
 
   it('wait_break on a breakpoint no request can reach: a deadlock diagnosis, not a silent exit', () => {
-    const opts = `driver=blkdebug,image.driver=file,image.filename=${img}`;
+    const opts = `driver=blkdebug,image.driver=file,image.filename=${scratch.img}`;
     const r = vmkitIo([
       '--image-opts',
       '-c',
@@ -267,7 +258,7 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
   });
 
   it('-T prints the selected trace channels on stderr', () => {
-    const opts = `driver=blkdebug,image.driver=file,image.filename=${img}`;
+    const opts = `driver=blkdebug,image.driver=file,image.filename=${scratch.img}`;
     const r = vmkitIo([
       '--image-opts',
       '-T',

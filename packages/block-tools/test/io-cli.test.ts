@@ -4,21 +4,12 @@
  * timing filter.
  */
 import { expect } from 'chai';
-import { TempDir, filterIo, vmkitIo } from './helpers/tools.js';
-
-/** The timing part of a report line after filterIo. */
-const T = 'XX:XX:XX.X (XXX YYY/sec and XXX ops/sec)';
+import { filterIo, vmkitIo } from './helpers/tools.js';
+import { FILTERED_TIMING as T, useScratchImage } from './helpers/scratch.js';
 
 describe('vmkit-io (spawned binary)', function () {
   this.timeout(120000);
-  let dir: TempDir;
-  let img: string;
-
-  beforeEach(() => {
-    dir = new TempDir();
-    img = dir.image('disk.img', 1024 * 1024);
-  });
-  afterEach(() => dir.cleanup());
+  const scratch = useScratchImage();
 
   it('write/read with patterns print qemu-io lines; the image holds the data', () => {
     const r = vmkitIo([
@@ -30,7 +21,7 @@ describe('vmkit-io (spawned binary)', function () {
       'read -P 0x55 1000 3000',
       '-c',
       'read -q -P 0x55 1000 3000',
-      img,
+      scratch.img,
     ]);
     expect(r.status).to.equal(0);
     expect(filterIo(r.stdout)).to.equal(
@@ -42,7 +33,7 @@ describe('vmkit-io (spawned binary)', function () {
         '',
       ].join('\n'),
     );
-    const data = dir.read('disk.img');
+    const data = scratch.dir.read('disk.img');
     expect(data[999]).to.equal(0);
     expect(data[1000]).to.equal(0x55);
     expect(data[3999]).to.equal(0x55);
@@ -59,7 +50,7 @@ describe('vmkit-io (spawned binary)', function () {
       'read -q -P 2 -s 512 -l 1k 0 4k',
       '-c',
       'read -q -P 1 0 4k',
-      img,
+      scratch.img,
     ]);
     expect(r.stdout).to.equal('Pattern verification failed at offset 512, 1024 bytes\n');
     expect(r.status).to.equal(1);
@@ -75,7 +66,7 @@ describe('vmkit-io (spawned binary)', function () {
       'read -v 0 20',
       '-c',
       'read -C 0 512',
-      img,
+      scratch.img,
     ]);
     const lines = r.stdout.split('\n');
     expect(lines[0]).to.equal('00000000:  41 41 41 41 41 41 41 41 41 41 41 41 41 41 41 41  AAAAAAAAAAAAAAAA');
@@ -119,9 +110,9 @@ describe('vmkit-io (spawned binary)', function () {
         'map',
         '-c',
         'info',
-        img,
+        scratch.img,
       ],
-      { cwd: dir.path },
+      { cwd: scratch.dir.path },
     );
     expect(r.stderr).to.equal('');
     expect(r.status).to.equal(0);
@@ -148,7 +139,7 @@ describe('vmkit-io (spawned binary)', function () {
       '    size: 1048576',
       '',
     ]);
-    expect(dir.read('disk.img').length).to.equal(2 * 1024 * 1024);
+    expect(scratch.dir.read('disk.img').length).to.equal(2 * 1024 * 1024);
   });
 
   it('aio_write/aio_read report on completion; aio_flush waits for them', () => {
@@ -165,7 +156,7 @@ describe('vmkit-io (spawned binary)', function () {
       'aio_flush',
       '-c',
       'aio_read -q -P 4 0 512',
-      img,
+      scratch.img,
     ]);
     expect(filterIo(r.stdout).split('\n')).to.deep.equal([
       'wrote 4096/4096 bytes at offset 0',

@@ -31,4 +31,11 @@ export {
   type VhostUserBlkExportOptions,
 } from './options/export.js';
 export { parseBlockdevOptions, parseObjectOptions } from './options/blockdev-object.js';
+export {
+  parseChardevOptions,
+  parseMonitorOptions,
+  type ChardevOptions,
+  type MonitorOptions,
+  type SocketChardevOptions,
+} from './options/monitor.js';
 export { KeyvalReader, parseKeyval } from './options/keyval.js';

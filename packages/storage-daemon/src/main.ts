@@ -30,10 +30,16 @@ vmkit storage daemon: serves block nodes to VMs (after qemu-storage-daemon)
            [,iothread=<id>][,throttle-group=<id>]
                          export the node as a vhost-user-blk device on a UNIX socket
 
+  --chardev socket,id=<id>,path=<socket-path>,server=on[,wait=on|off]
+                         a UNIX socket the daemon listens on, for --monitor
+
+  --monitor [chardev=]<id>[,mode=control]
+                         serve QMP on the chardev <id> (defined before it)
+
   --pidfile <path>       write the process id to a file once every export listens
 
-Options take effect in the order given. SIGINT or SIGTERM: stop accepting, drain, flush every
-node and exit.
+Options take effect in the order given. SIGINT, SIGTERM or QMP quit: stop accepting, drain,
+flush every node and exit.
 `;
 
 export interface DaemonStdio {
@@ -102,21 +108,25 @@ export async function runStorageDaemon(
     stdio.stdout(`${DAEMON_NAME} version ${DAEMON_VERSION}\n`);
     return 0;
   }
-  if (!cmd.actions.some((a) => a.kind === 'export')) {
-    log(`nothing to serve: give at least one --export (see ${DAEMON_NAME} --help)`);
+  if (!cmd.actions.some((a) => a.kind === 'export' || a.kind === 'monitor')) {
+    log(`nothing to serve: give at least one --export or --monitor (see ${DAEMON_NAME} --help)`);
     return 1;
   }
   // Listening before start: a signal that arrives while the exports are set up is not lost.
   const signal = firstSignal(signals);
+  let quit: () => void = () => {};
+  const quitRequested = new Promise<void>((resolve) => (quit = resolve));
   let daemon: StorageDaemon;
   try {
-    daemon = await StorageDaemon.start(cmd.actions, { log, pidfile: cmd.pidfile });
+    daemon = await StorageDaemon.start(cmd.actions, { log, pidfile: cmd.pidfile, onQuit: quit });
   } catch (e) {
     signal.cancel();
     log(describeError(e));
     return 1;
   }
-  await signal.received;
+  // QMP `quit` shuts down as SIGTERM does (qemu-storage-daemon's exit request).
+  await Promise.race([signal.received, quitRequested]);
+  signal.cancel();
   try {
     const result = await daemon.shutdown();
     return result.flushErrors.length === 0 ? 0 : 1;

@@ -43,7 +43,8 @@ const CASES: readonly RefusalCase[] = [
   {
     name: 'no export at all',
     args: () => nullNode,
-    message: () => 'nothing to serve: give at least one --export (see vmkit-storage-daemon --help)',
+    message: () =>
+      'nothing to serve: give at least one --export or --monitor (see vmkit-storage-daemon --help)',
   },
   {
     name: '--blockdev without a driver',

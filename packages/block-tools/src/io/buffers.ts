@@ -1,10 +1,11 @@
 /**
  * Buffers for vmkit-io's requests: a pattern-filled buffer (qemu_io_alloc), a multi-view vector
- * from `len [len..]` operands (create_iovec), and pattern verification.
+ * from `len [len..]` operands (create_iovec), and pattern verification (read_f's -P check).
  */
 import { IOVector } from '@vmkit/core';
 import { BDRV_REQUEST_MAX_BYTES } from '@vmkit/block-layer';
 import { cvtnum } from './command.js';
+import type { ToolConsole } from '../common/console.js';
 import type { IoSession } from './session.js';
 
 /** Bytes filled with `pattern` (qemu_io_alloc). */
@@ -52,4 +53,21 @@ export function createIovec(s: IoSession, lengths: readonly string[], pattern: n
 export function matchesPattern(buf: Uint8Array, from: number, len: number, pattern: number): boolean {
   for (let i = from; i < from + len; i++) if (buf[i] !== pattern) return false;
   return true;
+}
+
+/**
+ * Checks buf[from, from + len) against `pattern` (no check when null), printing qemu-io's
+ * message with the device offset `at` on a mismatch; whether the data matched.
+ */
+export function verifyPattern(
+  con: ToolConsole,
+  buf: Uint8Array,
+  from: number,
+  len: number,
+  pattern: number | null,
+  at: number,
+): boolean {
+  if (pattern === null || matchesPattern(buf, from, len, pattern)) return true;
+  con.line(`Pattern verification failed at offset ${at}, ${len} bytes`);
+  return false;
 }

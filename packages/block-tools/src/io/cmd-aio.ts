@@ -3,11 +3,12 @@
  * submitted through the BlockBackend's AIO interface, reported when they complete, and accounted
  * in its statistics like QEMU does (block_acct_start/done/failed, block_acct_invalid for -i).
  */
-import { Errno, strerror } from '@vmkit/core';
+import { Errno } from '@vmkit/core';
 import { BlockAcctCookie, BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
 import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
-import { createIovec, matchesPattern } from './buffers.js';
-import { dumpBuffer, now, printReport, since } from './report.js';
+import { createIovec, verifyPattern } from './buffers.js';
+import { applyReadvOption, newReadvFlags } from './cmd-read.js';
+import { now, reportCompleted, reportFailure, since } from './report.js';
 import type { IoSession } from './session.js';
 
 /** One AIO request in flight (qemu-io's struct aio_ctx). */
@@ -36,32 +37,54 @@ function account(r: AioRequest, ret: number): void {
 function readDone(r: AioRequest, ret: number): void {
   const elapsed = since(r.t0);
   r.s.aioPending--;
-  const con = r.s.con;
-  if (ret < 0) {
-    con.line(`readv failed: ${strerror(ret)}`);
-    account(r, ret);
-    return;
-  }
-  if (r.pattern !== null && !matchesPattern(r.buf!, 0, r.size, r.pattern)) {
-    con.line(`Pattern verification failed at offset ${r.offset}, ${r.size} bytes`);
-  }
+  if (ret < 0) reportFailure(r.s.con, 'readv failed', ret);
+  else verifyPattern(r.s.con, r.buf!, 0, r.size, r.pattern, r.offset);
   account(r, ret);
-  if (r.quiet) return;
-  if (r.verbose) dumpBuffer(con, r.buf!, r.offset, r.size);
-  printReport(con, 'read', elapsed, r.offset, r.size, r.size, 1, r.machine);
+  if (ret >= 0)
+    reportCompleted(r.s.con, 'read', elapsed, r.offset, r.size, r.quiet, r.machine, r.verbose ? r.buf : null);
 }
 
 /** aio_write_done. */
 function writeDone(r: AioRequest, ret: number): void {
   const elapsed = since(r.t0);
   r.s.aioPending--;
-  if (ret < 0) {
-    r.s.con.line(`aio_write failed: ${strerror(ret)}`);
-    account(r, ret);
-    return;
-  }
+  if (ret < 0) reportFailure(r.s.con, 'aio_write failed', ret);
   account(r, ret);
-  if (!r.quiet) printReport(r.s.con, 'wrote', elapsed, r.offset, r.size, r.size, 1, r.machine);
+  if (ret >= 0) reportCompleted(r.s.con, 'wrote', elapsed, r.offset, r.size, r.quiet, r.machine, null);
+}
+
+/**
+ * A new request, counted in aioPending; accounted as `acct` (block_acct_start) unless null.
+ * Started here so that the elapsed time covers what qemu-io's does.
+ */
+function startRequest(
+  s: IoSession,
+  offset: number,
+  size: number,
+  buf: Uint8Array | null,
+  quiet: boolean,
+  verbose: boolean,
+  machine: boolean,
+  pattern: number | null,
+  acct: BlockAcctType | null,
+): AioRequest {
+  const cookie = acct === null ? null : new BlockAcctCookie();
+  const req: AioRequest = {
+    s,
+    blk: s.blk,
+    offset,
+    size,
+    buf,
+    quiet,
+    verbose,
+    machine,
+    pattern,
+    cookie,
+    t0: now(),
+  };
+  if (cookie !== null) s.blk.acctStart(cookie, size, acct!);
+  s.aioPending++;
+  return req;
 }
 
 const AIO_READ_HELP = `
@@ -96,22 +119,14 @@ export const aioReadCommand: IoCommand = {
     const p = parseCommandOptions(s, this, argv, 'CP:iqv');
     if (p === null) return -Errno.EINVAL;
     const blk = s.blk;
-    let machine = false;
-    let quiet = false;
-    let verbose = false;
-    let pattern: number | null = null;
+    const f = newReadvFlags();
     for (const o of p.options) {
-      if (o.letter === 'C') machine = true;
-      else if (o.letter === 'q') quiet = true;
-      else if (o.letter === 'v') verbose = true;
-      else if (o.letter === 'P') {
-        pattern = parsePattern(s, o.value === true ? '' : o.value);
-        if (pattern === null) return -Errno.EINVAL;
-      } else if (o.letter === 'i') {
+      if (o.letter === 'i') {
         s.con.line('injecting invalid read request');
         blk.acctInvalid(BlockAcctType.READ);
         return 0;
       }
+      if (!applyReadvOption(s, f, o)) return -Errno.EINVAL;
     }
     if (p.operands.length < 2) return usage(s, this);
     const offset = cvtnum(s, p.operands[0]);
@@ -121,22 +136,18 @@ export const aioReadCommand: IoCommand = {
       blk.acctInvalid(BlockAcctType.READ);
       return -Errno.EINVAL;
     }
-    const cookie = new BlockAcctCookie();
-    const req: AioRequest = {
+    const size = vec.qiov.size;
+    const req = startRequest(
       s,
-      blk,
       offset,
-      size: vec.qiov.size,
-      buf: vec.buf,
-      quiet,
-      verbose,
-      machine,
-      pattern,
-      cookie,
-      t0: now(),
-    };
-    blk.acctStart(cookie, req.size, BlockAcctType.READ);
-    s.aioPending++;
+      size,
+      vec.buf,
+      f.quiet,
+      f.verbose,
+      f.machine,
+      f.pattern,
+      BlockAcctType.READ,
+    );
     blk.aioPreadv(offset, vec.qiov, 0, readDone, req);
     return 0;
   },
@@ -227,20 +238,7 @@ export const aioWriteCommand: IoCommand = {
     if (zero) {
       const count = cvtnum(s, p.operands[1]);
       if (count === null) return -Errno.EINVAL;
-      const req: AioRequest = {
-        s,
-        blk,
-        offset,
-        size: count,
-        buf: null,
-        quiet,
-        verbose: false,
-        machine,
-        pattern: null,
-        cookie: null,
-        t0: now(),
-      };
-      s.aioPending++;
+      const req = startRequest(s, offset, count, null, quiet, false, machine, null, null);
       blk.aioPwriteZeroes(offset, count, flags, writeDone, req);
       return 0;
     }
@@ -249,22 +247,17 @@ export const aioWriteCommand: IoCommand = {
       blk.acctInvalid(BlockAcctType.WRITE);
       return -Errno.EINVAL;
     }
-    const cookie = new BlockAcctCookie();
-    const req: AioRequest = {
+    const req = startRequest(
       s,
-      blk,
       offset,
-      size: vec.qiov.size,
-      buf: vec.buf,
+      vec.qiov.size,
+      vec.buf,
       quiet,
-      verbose: false,
+      false,
       machine,
-      pattern: null,
-      cookie,
-      t0: now(),
-    };
-    blk.acctStart(cookie, req.size, BlockAcctType.WRITE);
-    s.aioPending++;
+      null,
+      BlockAcctType.WRITE,
+    );
     blk.aioPwritev(offset, vec.qiov, flags, writeDone, req);
     return 0;
   },

@@ -4,13 +4,21 @@
  * BlockBackend (bdrv_debug_breakpoint follows primary children); without one they fail with
  * -ENOTSUP like QEMU's.
  */
-import { Errno, strerror } from '@vmkit/core';
+import { Errno } from '@vmkit/core';
 import { findBlkdebug, type BlkdebugState } from '@vmkit/block-layer';
 import { parseCInteger, type IoCommand } from './command.js';
+import { reportFailure } from './report.js';
 import type { IoSession } from './session.js';
 
 function blkdebugOf(s: IoSession): BlkdebugState | null {
   return findBlkdebug(s.bs);
+}
+
+/** Runs `action` on the blkdebug node (-ENOTSUP without one); prints `failure: <error>` if it fails. */
+function onBlkdebug(s: IoSession, failure: string, action: (dbg: BlkdebugState) => number): number {
+  const dbg = blkdebugOf(s);
+  const ret = dbg === null ? -Errno.ENOTSUP : action(dbg);
+  return ret < 0 ? reportFailure(s.con, failure, ret) : 0;
 }
 
 export const breakCommand: IoCommand = {
@@ -20,13 +28,7 @@ export const breakCommand: IoCommand = {
   args: 'event tag',
   oneline: 'sets a breakpoint on event and tags the stopped request as tag',
   run(s, argv) {
-    const dbg = blkdebugOf(s);
-    const ret = dbg === null ? -Errno.ENOTSUP : dbg.breakpoint(argv[1], argv[2]);
-    if (ret < 0) {
-      s.con.line(`Could not set breakpoint: ${strerror(ret)}`);
-      return ret;
-    }
-    return 0;
+    return onBlkdebug(s, 'Could not set breakpoint', (dbg) => dbg.breakpoint(argv[1], argv[2]));
   },
 };
 
@@ -37,13 +39,7 @@ export const removeBreakCommand: IoCommand = {
   args: 'tag',
   oneline: 'remove a breakpoint by tag',
   run(s, argv) {
-    const dbg = blkdebugOf(s);
-    const ret = dbg === null ? -Errno.ENOTSUP : dbg.removeBreak(argv[1]);
-    if (ret < 0) {
-      s.con.line(`Could not remove breakpoint ${argv[1]}: ${strerror(ret)}`);
-      return ret;
-    }
-    return 0;
+    return onBlkdebug(s, `Could not remove breakpoint ${argv[1]}`, (dbg) => dbg.removeBreak(argv[1]));
   },
 };
 
@@ -54,13 +50,7 @@ export const resumeCommand: IoCommand = {
   args: 'tag',
   oneline: 'resumes the request tagged as tag',
   run(s, argv) {
-    const dbg = blkdebugOf(s);
-    const ret = dbg === null ? -Errno.ENOTSUP : dbg.resume(argv[1]);
-    if (ret < 0) {
-      s.con.line(`Could not resume request: ${strerror(ret)}`);
-      return ret;
-    }
-    return 0;
+    return onBlkdebug(s, 'Could not resume request', (dbg) => dbg.resume(argv[1]));
   },
 };
 
@@ -74,8 +64,7 @@ export const waitBreakCommand: IoCommand = {
     const dbg = blkdebugOf(s);
     if (dbg === null) {
       // QEMU would poll forever here; saying why is more useful.
-      s.con.line(`Could not wait for breakpoint: ${strerror(-Errno.ENOTSUP)}`);
-      return -Errno.ENOTSUP;
+      return reportFailure(s.con, 'Could not wait for breakpoint', -Errno.ENOTSUP);
     }
     await dbg.waitBreak(argv[1]);
     return 0;

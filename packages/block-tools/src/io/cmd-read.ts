@@ -1,9 +1,11 @@
 /** `read` and `readv` (qemu-io read_f, readv_f). */
-import { Errno, IOVector, strerror } from '@vmkit/core';
+import { Errno, IOVector } from '@vmkit/core';
 import { BDRV_REQUEST_MAX_BYTES, BDRV_SECTOR_SIZE } from '@vmkit/block-layer';
 import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
-import { createIovec, matchesPattern } from './buffers.js';
-import { dumpBuffer, now, printReport, since } from './report.js';
+import type { GetoptOption } from '../common/getopt.js';
+import { createIovec, verifyPattern } from './buffers.js';
+import { now, reportCompleted, reportFailure, since } from './report.js';
+import type { IoSession } from './session.js';
 
 const READ_HELP = `
  reads a range of bytes from the given offset
@@ -105,21 +107,39 @@ export const readCommand: IoCommand = {
     // vmkit nodes have no VM state area (bdrv_load_vmstate: -ENOTSUP).
     const ret = vmstate ? -Errno.ENOTSUP : await s.blk.coPreadv(offset, count, IOVector.fromBuffer(buf));
     const elapsed = since(t0);
-    if (ret < 0) {
-      s.con.line(`read failed: ${strerror(ret)}`);
-      return ret;
-    }
-    let result = 0;
-    if (pattern !== null && !matchesPattern(buf, patternOffset, checkLen, pattern)) {
-      s.con.line(`Pattern verification failed at offset ${offset + patternOffset}, ${checkLen} bytes`);
-      result = -Errno.EINVAL;
-    }
-    if (quiet) return result;
-    if (verbose) dumpBuffer(s.con, buf, offset, count);
-    printReport(s.con, 'read', elapsed, offset, count, count, 1, machine);
-    return result;
+    if (ret < 0) return reportFailure(s.con, 'read failed', ret);
+    const matched = verifyPattern(s.con, buf, patternOffset, checkLen, pattern, offset + patternOffset);
+    reportCompleted(s.con, 'read', elapsed, offset, count, quiet, machine, verbose ? buf : null);
+    return matched ? 0 : -Errno.EINVAL;
   },
 };
+
+/** The -C, -q, -v and -P settings shared by readv and aio_read. */
+export interface ReadvFlags {
+  machine: boolean;
+  quiet: boolean;
+  verbose: boolean;
+  pattern: number | null;
+}
+
+export function newReadvFlags(): ReadvFlags {
+  return { machine: false, quiet: false, verbose: false, pattern: null };
+}
+
+/**
+ * Applies one option of readv_f / aio_read_f to `f` (other letters are the caller's); false
+ * after printing the error of a bad -P pattern.
+ */
+export function applyReadvOption(s: IoSession, f: ReadvFlags, o: GetoptOption): boolean {
+  if (o.letter === 'C') f.machine = true;
+  else if (o.letter === 'q') f.quiet = true;
+  else if (o.letter === 'v') f.verbose = true;
+  else if (o.letter === 'P') {
+    f.pattern = parsePattern(s, o.value === true ? '' : o.value);
+    if (f.pattern === null) return false;
+  }
+  return true;
+}
 
 const READV_HELP = `
  reads a range of bytes from the given offset into multiple buffers
@@ -147,19 +167,8 @@ export const readvCommand: IoCommand = {
   async run(s, argv) {
     const p = parseCommandOptions(s, this, argv, 'CP:qv');
     if (p === null) return -Errno.EINVAL;
-    let machine = false;
-    let quiet = false;
-    let verbose = false;
-    let pattern: number | null = null;
-    for (const o of p.options) {
-      if (o.letter === 'C') machine = true;
-      else if (o.letter === 'q') quiet = true;
-      else if (o.letter === 'v') verbose = true;
-      else if (o.letter === 'P') {
-        pattern = parsePattern(s, o.value === true ? '' : o.value);
-        if (pattern === null) return -Errno.EINVAL;
-      }
-    }
+    const f = newReadvFlags();
+    for (const o of p.options) if (!applyReadvOption(s, f, o)) return -Errno.EINVAL;
     if (p.operands.length < 2) return usage(s, this);
     const offset = cvtnum(s, p.operands[0]);
     if (offset === null) return -Errno.EINVAL;
@@ -169,18 +178,9 @@ export const readvCommand: IoCommand = {
     const t0 = now();
     const ret = await s.blk.coPreadv(offset, size, vec.qiov);
     const elapsed = since(t0);
-    if (ret < 0) {
-      s.con.line(`readv failed: ${strerror(ret)}`);
-      return ret;
-    }
-    let result = 0;
-    if (pattern !== null && !matchesPattern(vec.buf, 0, size, pattern)) {
-      s.con.line(`Pattern verification failed at offset ${offset}, ${size} bytes`);
-      result = -Errno.EINVAL;
-    }
-    if (quiet) return result;
-    if (verbose) dumpBuffer(s.con, vec.buf, offset, size);
-    printReport(s.con, 'read', elapsed, offset, size, size, 1, machine);
-    return result;
+    if (ret < 0) return reportFailure(s.con, 'readv failed', ret);
+    const matched = verifyPattern(s.con, vec.buf, 0, size, f.pattern, offset);
+    reportCompleted(s.con, 'read', elapsed, offset, size, f.quiet, f.machine, f.verbose ? vec.buf : null);
+    return matched ? 0 : -Errno.EINVAL;
   },
 };

@@ -4,7 +4,7 @@ import { Errno, IOVector, errnoFromNodeError, strerror } from '@vmkit/core';
 import { BDRV_REQUEST_MAX_BYTES, BDRV_SECTOR_SIZE, RequestFlags } from '@vmkit/block-layer';
 import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
 import { createIovec, patternBuffer } from './buffers.js';
-import { now, printReport, since } from './report.js';
+import { now, reportCompleted, reportFailure, since } from './report.js';
 import type { IoSession } from './session.js';
 
 const WRITE_HELP = `
@@ -150,11 +150,8 @@ export const writeCommand: IoCommand = {
       ret = await s.blk.coPwritev(offset, count, IOVector.fromBuffer(buf!), flags);
     }
     const elapsed = since(t0);
-    if (ret < 0) {
-      s.con.line(`write failed: ${strerror(ret)}`);
-      return ret;
-    }
-    if (!quiet) printReport(s.con, 'wrote', elapsed, offset, count, count, 1, machine);
+    if (ret < 0) return reportFailure(s.con, 'write failed', ret);
+    reportCompleted(s.con, 'wrote', elapsed, offset, count, quiet, machine, null);
     return 0;
   },
 };
@@ -208,11 +205,8 @@ export const writevCommand: IoCommand = {
     const t0 = now();
     const ret = await s.blk.coPwritev(offset, size, vec.qiov, flags);
     const elapsed = since(t0);
-    if (ret < 0) {
-      s.con.line(`writev failed: ${strerror(ret)}`);
-      return ret;
-    }
-    if (!quiet) printReport(s.con, 'wrote', elapsed, offset, size, size, 1, machine);
+    if (ret < 0) return reportFailure(s.con, 'writev failed', ret);
+    reportCompleted(s.con, 'wrote', elapsed, offset, size, quiet, machine, null);
     return 0;
   },
 };

@@ -3,6 +3,7 @@
  * `4 KiB, 1 ops; 00.00 sec (5.559 MiB/sec and 1423.2302 ops/sec)` (print_report), the -C
  * machine format, and the -v hex dump (dump_buffer).
  */
+import { strerror } from '@vmkit/core';
 import type { ToolConsole } from '../common/console.js';
 import { cvtstr, fixed, timestr } from '../common/numbers.js';
 
@@ -37,6 +38,31 @@ export function printReport(
   } else {
     con.line(`${total},${cnt},${ts},${fixed(total / secs, 3)},${fixed(cnt / secs, 3)}`);
   }
+}
+
+/** `<what>: <strerror>` for a failed request or command; returns `ret` (a negative errno). */
+export function reportFailure(con: ToolConsole, what: string, ret: number): number {
+  con.line(`${what}: ${strerror(ret)}`);
+  return ret;
+}
+
+/**
+ * The lines of a completed request: nothing with -q, else the -v dump of `dump` (null when not
+ * dumping) and print_report for one operation of `count` bytes.
+ */
+export function reportCompleted(
+  con: ToolConsole,
+  op: 'read' | 'wrote',
+  elapsedNs: number,
+  offset: number,
+  count: number,
+  quiet: boolean,
+  machine: boolean,
+  dump: Uint8Array | null,
+): void {
+  if (quiet) return;
+  if (dump !== null) dumpBuffer(con, dump, offset, count);
+  printReport(con, op, elapsedNs, offset, count, count, 1, machine);
 }
 
 function hex2(b: number): string {

@@ -8,6 +8,7 @@ import { Machine, strerror, type Clock } from '@vmkit/core';
 import { blkDrainAll, bdrvFlush, blockLayerOf, blockLayerPlugin } from '@vmkit/block-layer';
 import { virtioPlugin } from '@vmkit/virtio';
 import { virtioBlkPlugin } from '@vmkit/virtio-blk';
+import { QmpServer } from '@vmkit/monitor';
 import { DaemonOptionError, type DaemonAction } from '../options/command-line.js';
 import { VhostUserBlkExport, type ExportLog } from './vhost-user-blk-export.js';
 
@@ -18,6 +19,11 @@ export interface StorageDaemonOptions {
   readonly pidfile?: string;
   /** The machine's clock (default: host time). */
   readonly clock?: Clock;
+  /**
+   * Called when a monitor's `quit` was answered (its QMP server is closed by then); the caller
+   * shuts the daemon down as for SIGTERM. Default: nothing.
+   */
+  readonly onQuit?: () => void;
 }
 
 /** What shutdown did; `flushErrors` empty means every node's data reached its file. */
@@ -29,6 +35,7 @@ export const DAEMON_NAME = 'vmkit-storage-daemon';
 
 export class StorageDaemon {
   private readonly exportList: VhostUserBlkExport[] = [];
+  private readonly monitorList: QmpServer[] = [];
   private shutdownPromise: Promise<ShutdownResult> | null = null;
   private pidfileWritten = false;
 
@@ -36,6 +43,7 @@ export class StorageDaemon {
     readonly machine: Machine,
     private readonly log: ExportLog,
     private readonly pidfile: string | undefined,
+    private readonly onQuit: () => void,
   ) {}
 
   /**
@@ -52,7 +60,7 @@ export class StorageDaemon {
       plugins: [blockLayerPlugin, virtioPlugin, virtioBlkPlugin],
     });
     const log = options.log ?? ((line: string) => process.stderr.write(`${DAEMON_NAME}: ${line}\n`));
-    const daemon = new StorageDaemon(machine, log, options.pidfile);
+    const daemon = new StorageDaemon(machine, log, options.pidfile, options.onQuit ?? (() => {}));
     try {
       for (const action of actions) await daemon.apply(action);
       if (options.pidfile !== undefined) {
@@ -81,6 +89,11 @@ export class StorageDaemon {
     return this.exportList;
   }
 
+  /** The QMP servers of the --monitor options, in command-line order. */
+  get monitors(): readonly QmpServer[] {
+    return this.monitorList;
+  }
+
   export(id: string): VhostUserBlkExport | undefined {
     return this.exportList.find((e) => e.id === id);
   }
@@ -102,6 +115,12 @@ export class StorageDaemon {
         case 'export':
           this.exportList.push(await VhostUserBlkExport.create(this.machine, action.options, this.log));
           return;
+        case 'monitor':
+          // monitor_init_qmp over a listening socket chardev: QMP for every client that connects.
+          this.monitorList.push(
+            await QmpServer.listen(this.machine, action.chardev.path, { onQuit: () => this.onQuit() }),
+          );
+          return;
       }
     } catch (e) {
       throw DaemonOptionError.wrap(`--${action.kind}`, action.text, e);
@@ -109,7 +128,7 @@ export class StorageDaemon {
   }
 
   /**
-   * SIGINT/SIGTERM: stop accepting and disconnect the front-ends (the devices are reset), wait for
+   * SIGINT/SIGTERM (or QMP `quit`): close the monitors, stop accepting and disconnect the front-ends (the devices are reset), wait for
    * the requests already passed to the block layer, flush every node, then release the devices
    * and close the nodes. Idempotent: every call gets the same result.
    */
@@ -120,6 +139,8 @@ export class StorageDaemon {
 
   private async doShutdown(): Promise<ShutdownResult> {
     const flushErrors: string[] = [];
+    // No new QMP commands while the daemon drains (a `quit` already closed its own server).
+    for (const monitor of this.monitorList) await monitor.close();
     for (const exp of this.exportList) await exp.close();
     const layer = blockLayerOf(this.machine);
     await blkDrainAll(layer.graph);
@@ -133,8 +154,9 @@ export class StorageDaemon {
     return { flushErrors };
   }
 
-  /** Releases the exports, destroys the machine (closing the nodes) and removes the pidfile. */
+  /** Closes the monitors, releases the exports, destroys the machine (closing the nodes) and removes the pidfile. */
   private async teardown(): Promise<void> {
+    for (const monitor of this.monitorList.splice(0).reverse()) await monitor.close();
     for (const exp of this.exportList.splice(0).reverse()) await exp.release();
     await this.machine.destroy();
     if (this.pidfile !== undefined && this.pidfileWritten) rmSync(this.pidfile, { force: true });

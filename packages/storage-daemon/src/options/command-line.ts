@@ -9,12 +9,25 @@ import { ConfigError, VmkitError, type BlockdevOptions, type ObjectAddOptions } 
 import { parseBlockdevOptions, parseObjectOptions } from './blockdev-object.js';
 import { parseExportOptions, type ExportOptions } from './export.js';
 import { parseKeyval } from './keyval.js';
+import {
+  parseChardevOptions,
+  parseMonitorOptions,
+  type ChardevOptions,
+  type MonitorOptions,
+} from './monitor.js';
 
 /** One configuration step, in command-line order. */
 export type DaemonAction =
   | { readonly kind: 'blockdev'; readonly text: string; readonly options: BlockdevOptions }
   | { readonly kind: 'object'; readonly text: string; readonly options: ObjectAddOptions }
-  | { readonly kind: 'export'; readonly text: string; readonly options: ExportOptions };
+  | { readonly kind: 'export'; readonly text: string; readonly options: ExportOptions }
+  | {
+      readonly kind: 'monitor';
+      readonly text: string;
+      readonly options: MonitorOptions;
+      /** The --chardev it names (defined earlier on the command line). */
+      readonly chardev: ChardevOptions;
+    };
 
 export type DaemonActionKind = DaemonAction['kind'];
 
@@ -50,6 +63,8 @@ const OPTIONS = {
   blockdev: { type: 'string', multiple: true },
   object: { type: 'string', multiple: true },
   export: { type: 'string', multiple: true },
+  chardev: { type: 'string', multiple: true },
+  monitor: { type: 'string', multiple: true },
   pidfile: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'V' },
@@ -61,7 +76,7 @@ function isOptionName(name: string): name is OptionName {
   return Object.hasOwn(OPTIONS, name);
 }
 
-function parseAction(kind: DaemonActionKind, text: string): DaemonAction {
+function parseAction(kind: 'blockdev' | 'object' | 'export', text: string): DaemonAction {
   try {
     switch (kind) {
       case 'blockdev':
@@ -73,6 +88,14 @@ function parseAction(kind: DaemonActionKind, text: string): DaemonAction {
     }
   } catch (e) {
     throw DaemonOptionError.wrap(`--${kind}`, text, e);
+  }
+}
+
+function wrapped<T>(option: string, text: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw DaemonOptionError.wrap(option, text, e);
   }
 }
 
@@ -90,6 +113,8 @@ export function parseDaemonCommandLine(argv: readonly string[]): DaemonCommandLi
   let version = false;
   let pidfile: string | undefined;
   const actions: DaemonAction[] = [];
+  const chardevs = new Map<string, ChardevOptions>();
+  const usedChardevs = new Set<string>();
   for (const token of tokens) {
     if (token.kind === 'positional') {
       throw new DaemonOptionError(null, null, `${token.value}: Unexpected argument`);
@@ -114,29 +139,52 @@ export function parseDaemonCommandLine(argv: readonly string[]): DaemonCommandLi
     if (name === 'pidfile') pidfile = value;
     else if (name === 'blockdev' || name === 'object' || name === 'export')
       actions.push(parseAction(name, value));
+    else if (name === 'chardev') {
+      const chardev = wrapped('--chardev', value, () => parseChardevOptions(value));
+      if (chardevs.has(chardev.id)) {
+        throw new DaemonOptionError('--chardev', value, `Duplicate ID '${chardev.id}' for chardev`);
+      }
+      chardevs.set(chardev.id, chardev);
+    } else if (name === 'monitor') {
+      const options = wrapped('--monitor', value, () => parseMonitorOptions(value));
+      // In order, as qemu-storage-daemon's process_options: the chardev must come first.
+      const chardev = chardevs.get(options.chardev);
+      if (chardev === undefined) {
+        throw new DaemonOptionError('--monitor', value, `chardev '${options.chardev}' not found`);
+      }
+      if (usedChardevs.has(chardev.id)) {
+        throw new DaemonOptionError('--monitor', value, `Device '${chardev.id}' is in use`);
+      }
+      usedChardevs.add(chardev.id);
+      actions.push({ kind: 'monitor', text: value, options, chardev });
+    }
   }
   checkExports(actions);
   return { help, version, pidfile, actions };
 }
 
-/** Export ids and socket paths are unique (QEMU: "Block export id '...' is already in use"). */
+/**
+ * Export ids and socket paths are unique (QEMU: "Block export id '...' is already in use"), and no
+ * export listens where a monitor does.
+ */
 function checkExports(actions: readonly DaemonAction[]): void {
   const ids = new Set<string>();
   const paths = new Map<string, string>();
   for (const a of actions) {
-    if (a.kind !== 'export') continue;
-    const { id, addr } = a.options;
-    if (ids.has(id))
-      throw new DaemonOptionError('--export', a.text, `Block export id '${id}' is already in use`);
-    ids.add(id);
-    const other = paths.get(addr.path);
-    if (other !== undefined) {
-      throw new DaemonOptionError(
-        '--export',
-        a.text,
-        `addr.path '${addr.path}' is already used by export '${other}'`,
-      );
+    if (a.kind !== 'export' && a.kind !== 'monitor') continue;
+    const option = a.kind === 'export' ? '--export' : '--monitor';
+    const path = a.kind === 'export' ? a.options.addr.path : a.chardev.path;
+    if (a.kind === 'export') {
+      if (ids.has(a.options.id)) {
+        throw new DaemonOptionError(option, a.text, `Block export id '${a.options.id}' is already in use`);
+      }
+      ids.add(a.options.id);
     }
-    paths.set(addr.path, id);
+    const other = paths.get(path);
+    if (other !== undefined) {
+      const what = a.kind === 'export' ? 'addr.path' : 'path';
+      throw new DaemonOptionError(option, a.text, `${what} '${path}' is already used by ${other}`);
+    }
+    paths.set(path, a.kind === 'export' ? `export '${a.options.id}'` : `chardev '${a.chardev.id}'`);
   }
 }
