@@ -7,74 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-
-// The harness modules are JavaScript outside the compiled tree; these are the parts used here.
-interface Range {
-  start: number;
-  count: number;
-}
-interface CheckLayout {
-  blocks: number;
-  read4k: number;
-  read1m: number;
-  write4k: number;
-  write1m: number;
-  discard: Range;
-  fsync: Range;
-  fio: Range;
-}
-interface StepResult {
-  step: string;
-  ok: boolean;
-  fields: Record<string, string>;
-}
-interface GuestRun {
-  done: boolean;
-  timedOut: boolean;
-  durationMs: number;
-  steps: StepResult[];
-  console: string;
-}
-interface FullCheck {
-  run: GuestRun;
-  failures: string[];
-  imageMismatches: Range[];
-}
-type Firmware = 'seabios' | 'qboot';
-interface LayoutModule {
-  DEFAULT_LAYOUT: CheckLayout;
-  BLOCK: number;
-  blockPattern(tag: string, block: number): Buffer;
-  createCheckImage(path: string, layout?: CheckLayout): { md5: string; bytes: number };
-  verifyCheckImage(path: string, layout?: CheckLayout): Range[];
-}
-interface RunGuestModule {
-  QEMU_BINARY: string;
-  QBOOT_ROM: string;
-  parseResultLine(line: string): StepResult | null;
-  fullCheckFailures(run: GuestRun): string[];
-  runFullCheck(o: {
-    guest: { kernel: string; initrd: string };
-    image: string;
-    md5: string;
-    backend: { kind: 'qemu-virtio'; image: string };
-    firmware: Firmware;
-    timeoutMs: number;
-  }): Promise<FullCheck>;
-}
-interface PrepareModule {
-  GuestUnavailableError: new (message: string) => Error;
-  prepareGuest(o?: { log?: (e: unknown) => void }): { kernel: string; initrd: string; kernelRelease: string };
-}
-
-const guestDir = fileURLToPath(new URL('../../guest/', import.meta.url));
-const load = async <T>(name: string): Promise<T> =>
-  (await import(pathToFileURL(join(guestDir, name)).href)) as T;
-
-function lastLines(text: string, n: number): string {
-  return text.split('\n').slice(-n).join('\n');
-}
+import {
+  lastLines,
+  loadGuestModule as load,
+  type Firmware,
+  type GuestRun,
+  type FullCheck,
+  type LayoutModule,
+  type PrepareModule,
+  type RunGuestModule,
+} from './guest-harness.js';
 
 describe('guest harness: host side', () => {
   let layout: LayoutModule;

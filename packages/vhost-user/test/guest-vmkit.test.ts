@@ -9,69 +9,25 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { nativeAddonStatus } from '../src/index.js';
 
-// The harness modules are JavaScript outside the compiled tree; these are the parts used here.
-interface Range {
-  start: number;
-  count: number;
-}
-interface StepResult {
-  step: string;
-  ok: boolean;
-  fields: Record<string, string>;
-}
-interface GuestRun {
-  timedOut: boolean;
-  durationMs: number;
-  steps: StepResult[];
-  console: string;
-}
-interface FullCheck {
-  run: GuestRun;
-  failures: string[];
-  imageMismatches: Range[];
-}
-type Firmware = 'seabios' | 'qboot';
-interface LayoutModule {
-  createCheckImage(path: string): { md5: string; bytes: number };
-  verifyCheckImage(path: string): Range[];
-}
-interface RunGuestModule {
-  QBOOT_ROM: string;
-  runFullCheck(o: {
-    guest: { kernel: string; initrd: string };
-    image: string;
-    md5: string;
-    backend: { kind: 'vhost-user'; socket: string };
-    firmware: Firmware;
-    timeoutMs: number;
-  }): Promise<FullCheck>;
-}
-interface RunningDaemon {
-  output(): string;
-  stop(): Promise<void>;
-}
-interface DaemonsModule {
-  startDaemon(name: string, argv: string[], socket: string, timeoutMs?: number): Promise<RunningDaemon>;
-}
-interface PrepareModule {
-  GuestUnavailableError: new (message: string) => Error;
-  prepareGuest(o?: { log?: (e: unknown) => void }): { kernel: string; initrd: string; kernelRelease: string };
-}
+import {
+  lastLines,
+  loadGuestModule as load,
+  type DaemonsModule,
+  type Firmware,
+  type FullCheck,
+  type LayoutModule,
+  type PrepareModule,
+  type Range,
+  type RunGuestModule,
+} from './guest-harness.js';
 
-const guestDir = fileURLToPath(new URL('../../guest/', import.meta.url));
 /** The daemon's built binary (packages/storage-daemon depends on this package, so no import). */
 const DAEMON_BIN = fileURLToPath(
   new URL('../../../storage-daemon/dist/src/bin/vmkit-storage-daemon.js', import.meta.url),
 );
-const load = async <T>(name: string): Promise<T> =>
-  (await import(pathToFileURL(join(guestDir, name)).href)) as T;
-
-function lastLines(text: string, n: number): string {
-  return text.split('\n').slice(-n).join('\n');
-}
 
 /** The daemon's command line for one run: a raw image through the page cache, writable. */
 function daemonArgv(image: string, socket: string, iothread: boolean): string[] {
