@@ -34,10 +34,14 @@ export const BENCH_JOBS = Object.freeze([
  */
 
 /**
+ * @typedef {{ backend: string, round: number, daemonCpuSeconds: number, cpuUsPerIo: number }} DaemonCpu
+ */
+
+/**
  * One boot running every job against one backend.
  * @param {{ guest: { kernel: string, initrd: string }, backend: string, round: number,
  *   image: string, socket: string, template?: string, runtime: number,
- *   firmware: 'seabios' | 'qboot' }} o
+ *   firmware: 'seabios' | 'qboot', onDaemonCpu?: (c: DaemonCpu) => void }} o
  * @returns {Promise<BenchSample[]>}
  */
 async function benchOnce(o) {
@@ -53,6 +57,7 @@ async function benchOnce(o) {
             socket: o.socket,
           });
   try {
+    const cpu0 = daemon?.cpuSeconds() ?? Number.NaN;
     const fio = BENCH_JOBS.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
     const run = await runGuest({
       kernel: o.guest.kernel,
@@ -66,7 +71,8 @@ async function benchOnce(o) {
     if (!run.done || results.length !== BENCH_JOBS.length || results.some((s) => !s.ok)) {
       throw new Error(`bench on ${o.backend} failed:\n${run.console}${daemon ? daemon.output() : ''}`);
     }
-    return results.map((s) => {
+    const daemonCpu = (daemon?.cpuSeconds() ?? Number.NaN) - cpu0;
+    const samples = results.map((s) => {
       const n = (/** @type {string} */ k) => Number(s.fields[k] ?? 0);
       return {
         job: s.fields.job,
@@ -76,6 +82,17 @@ async function benchOnce(o) {
         mibps: Math.round(((n('read_kibps') + n('write_kibps')) / 1024) * 10) / 10,
       };
     });
+    if (Number.isFinite(daemonCpu)) {
+      // The daemon's CPU over the whole boot (its own start-up excluded), per I/O of the jobs.
+      const ios = samples.reduce((sum, s) => sum + s.iops * o.runtime, 0);
+      o.onDaemonCpu?.({
+        backend: o.backend,
+        round: o.round,
+        daemonCpuSeconds: daemonCpu,
+        cpuUsPerIo: Math.round((daemonCpu / ios) * 1e7) / 10,
+      });
+    }
+    return samples;
   } finally {
     await daemon?.stop();
   }
@@ -84,7 +101,7 @@ async function benchOnce(o) {
 /**
  * @param {{ backends: string[], templates?: Record<string, string>, rounds?: number, runtime?: number,
  *   sizeMiB?: number, firmware?: 'seabios' | 'qboot', cacheDir?: string,
- *   onSample?: (s: BenchSample) => void }} o
+ *   onSample?: (s: BenchSample) => void, onDaemonCpu?: (c: DaemonCpu) => void }} o
  * @returns {Promise<BenchSample[]>}
  */
 export async function runBench(o) {
@@ -108,6 +125,7 @@ export async function runBench(o) {
           template: o.templates?.[backend],
           runtime: o.runtime ?? 5,
           firmware: o.firmware ?? 'seabios',
+          onDaemonCpu: o.onDaemonCpu,
         });
         for (const s of got) o.onSample?.(s);
         samples.push(...got);
@@ -166,6 +184,7 @@ async function main() {
     firmware: opts.firmware === 'qboot' ? 'qboot' : 'seabios',
     cacheDir: opts.cache,
     onSample: (s) => console.log(JSON.stringify(s)),
+    onDaemonCpu: (c) => console.log(JSON.stringify(c)),
   });
   for (const line of summarize(samples, baseline)) console.log(JSON.stringify(line));
 }

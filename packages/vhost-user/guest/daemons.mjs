@@ -2,18 +2,35 @@
 // any command given as a template, such as vmkit-storage-daemon once it exists.
 import { setTimeout } from 'node:timers';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 
 export const QSD_BINARY = 'qemu-storage-daemon';
 
 /**
  * @typedef {{ name: string, socket: string, pid: number | undefined, output: () => string,
- *   stop: () => Promise<void> }} RunningDaemon
+ *   cpuSeconds: () => number, stop: () => Promise<void> }} RunningDaemon
  */
 
 /** @param {string} binary @returns {boolean} whether `binary` is on PATH */
 export function haveBinary(binary) {
   return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * CPU time (user + system, every thread) a live process has used so far, from /proc/PID/stat
+ * (clock ticks of 1/100 s, as on Linux for x86); NaN when it cannot be read.
+ * @param {number | undefined} pid
+ * @returns {number}
+ */
+export function processCpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /**
@@ -39,6 +56,7 @@ export function startDaemon(name, argv, socket, timeoutMs = 10_000) {
     socket,
     pid: child.pid,
     output: () => out.join(''),
+    cpuSeconds: () => processCpuSeconds(child.pid),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
