@@ -3,7 +3,10 @@
  * round (so drift of a shared machine hits both alike):
  * - null-co 4 KiB reads at depth 32 and at depth 1 (`--image-opts driver=null-co,size=1G`);
  * - a page-cached raw file, 4 KiB reads at depth 32, `-i threads` for both;
- * - the same with `-i io_uring`, vmkit running with UV_USE_IO_URING=1 (libuv's io_uring backend).
+ * - the same with `-i io_uring`, vmkit running with UV_USE_IO_URING=1 (libuv's io_uring backend);
+ * - vmkit-img only: both file rows with `file.nowait=off` (`--image-opts`), i.e. every read through
+ *   the thread pool (or io_uring) as before the file driver tried page-cached reads inline with
+ *   RWF_NOWAIT; their ratio and cpuRatio compare with qemu-img's figures of the matching row.
  *
  * The figure of each run is the tool's own "Run completed in S seconds" (count / S), so process
  * start-up is not counted. Prints one JSON line per run, then per bench and tool the medians:
@@ -36,11 +39,16 @@ type Tool = 'qemu-img' | 'vmkit-img';
 
 interface Bench {
   readonly name: string;
-  /** Arguments after `bench`, identical for both tools (the image is appended). */
+  /**
+   * Arguments after `bench`, identical for both tools (image 'file': the file is appended;
+   * 'file-opts': FILE in the arguments is replaced with it).
+   */
   readonly args: readonly string[];
-  readonly image: 'null-co' | 'file';
+  readonly image: 'null-co' | 'file' | 'file-opts';
   /** Extra environment of vmkit-img. */
   readonly vmkitEnv?: Readonly<Record<string, string>>;
+  /** Run vmkit-img only, comparing with qemu-img's medians of the bench of this name. */
+  readonly vmkitOnlyVs?: string;
 }
 
 function line(o: Record<string, unknown>): void {
@@ -117,6 +125,23 @@ function makeCachedFile(dir: string, mb: number): string {
   return file;
 }
 
+/** `--image-opts` of a raw image over the file driver with the given `nowait`. */
+function fileOpts(nowait: 'on' | 'off'): string {
+  return `driver=raw,file.driver=file,file.filename=FILE,file.nowait=${nowait}`;
+}
+
+/** The bench's arguments with the image file in place. */
+function argsWithFile(b: Bench, file: string): string[] {
+  if (b.image === 'file') return [...b.args, file];
+  if (b.image === 'file-opts') return b.args.map((a) => a.replace('FILE', file));
+  return [...b.args];
+}
+
+interface Summary {
+  iops: number;
+  cpuUsPerReq: number;
+}
+
 function benches(): Bench[] {
   const n = (x: number): string => String(Math.max(1000, Math.round(x * scale)));
   const nullOpts = ['--image-opts', 'driver=null-co,size=1G'];
@@ -138,6 +163,19 @@ function benches(): Bench[] {
       image: 'file',
       vmkitEnv: { UV_USE_IO_URING: '1' },
     },
+    {
+      name: 'file read 4k depth 32 -i threads, file.nowait=off',
+      args: ['-c', n(300_000), '-d', '32', '-i', 'threads', '--image-opts', fileOpts('off')],
+      image: 'file-opts',
+      vmkitOnlyVs: 'file read 4k depth 32 -i threads',
+    },
+    {
+      name: 'file read 4k depth 32 -i io_uring, file.nowait=off',
+      args: ['-c', n(300_000), '-d', '32', '-i', 'io_uring', '--image-opts', fileOpts('off')],
+      image: 'file-opts',
+      vmkitEnv: { UV_USE_IO_URING: '1' },
+      vmkitOnlyVs: 'file read 4k depth 32 -i io_uring',
+    },
   ];
 }
 
@@ -150,15 +188,17 @@ function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkit-cmp-'));
   try {
     const file = makeCachedFile(dir, fileMb);
+    const qemuSummaries = new Map<string, Summary>();
     for (const b of benches()) {
-      const args = b.image === 'file' ? [...b.args, file] : [...b.args];
+      const args = argsWithFile(b, file);
+      const tools: Tool[] = b.vmkitOnlyVs === undefined ? ['qemu-img', 'vmkit-img'] : ['vmkit-img'];
       const count = Number(args[args.indexOf('-c') + 1]);
       const envOf = (tool: Tool): NodeJS.ProcessEnv =>
         tool === 'vmkit-img' ? { ...process.env, ...b.vmkitEnv } : process.env;
       const runs: Record<Tool, RunResult[]> = { 'qemu-img': [], 'vmkit-img': [] };
       let failed: string | null = null;
       for (let round = 0; round < rounds && failed === null; round++) {
-        const order: Tool[] = round % 2 === 0 ? ['qemu-img', 'vmkit-img'] : ['vmkit-img', 'qemu-img'];
+        const order = round % 2 === 0 ? tools : [...tools].reverse();
         for (const tool of order) {
           const r = runTool(tool, args, envOf(tool));
           if (typeof r === 'string') {
@@ -173,7 +213,7 @@ function main(): void {
         line({ bench: b.name, skipped: failed });
         continue;
       }
-      const summary = (tool: Tool): { iops: number; cpuUsPerReq: number } => {
+      const summary = (tool: Tool): Summary => {
         const base = startupCpu(tool, args, envOf(tool));
         const cpu = median(runs[tool].map((r) => r.cpuSeconds)) - base;
         return {
@@ -181,28 +221,39 @@ function main(): void {
           cpuUsPerReq: Math.round((cpu / count) * 1e9) / 1000,
         };
       };
-      const q = summary('qemu-img');
-      const v = summary('vmkit-img');
       const common = {
         args: ['bench', ...args],
         uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? 'default',
       };
-      line({
-        bench: b.name,
-        tool: 'qemu-img',
-        iops: Math.round(q.iops),
-        cpuUsPerReq: q.cpuUsPerReq,
-        runs: runs['qemu-img'].map((r) => Math.round(r.iops)),
-        ...common,
-      });
+      let q: Summary | undefined;
+      if (b.vmkitOnlyVs === undefined) {
+        q = summary('qemu-img');
+        qemuSummaries.set(b.name, q);
+        line({
+          bench: b.name,
+          tool: 'qemu-img',
+          iops: Math.round(q.iops),
+          cpuUsPerReq: q.cpuUsPerReq,
+          runs: runs['qemu-img'].map((r) => Math.round(r.iops)),
+          ...common,
+        });
+      } else q = qemuSummaries.get(b.vmkitOnlyVs);
+      const v = summary('vmkit-img');
+      const vs =
+        q === undefined
+          ? {}
+          : {
+              ratio: Math.round((v.iops / q.iops) * 100) / 100,
+              cpuRatio: Math.round((q.cpuUsPerReq / v.cpuUsPerReq) * 100) / 100,
+              ...(b.vmkitOnlyVs !== undefined ? { vs: `qemu-img, ${b.vmkitOnlyVs}` } : {}),
+            };
       line({
         bench: b.name,
         tool: 'vmkit-img',
         iops: Math.round(v.iops),
         cpuUsPerReq: v.cpuUsPerReq,
         runs: runs['vmkit-img'].map((r) => Math.round(r.iops)),
-        ratio: Math.round((v.iops / q.iops) * 100) / 100,
-        cpuRatio: Math.round((q.cpuUsPerReq / v.cpuUsPerReq) * 100) / 100,
+        ...vs,
         env: b.vmkitEnv ?? {},
         ...common,
       });

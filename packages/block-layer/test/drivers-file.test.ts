@@ -48,6 +48,9 @@ function countCalls<K extends keyof typeof fileIo>(name: K): { calls: unknown[][
   return { calls, restore: () => void ((fileIo as unknown as Record<string, unknown>)[name] = orig) };
 }
 
+/** The thread-pool path alone (no inline RWF_NOWAIT attempts: those are file-nowait.test.ts). */
+const THREAD_POOL = { nowait: 'off' } as const;
+
 describe('file driver', () => {
   let dir: string;
   let graph: BlockGraph;
@@ -142,7 +145,7 @@ describe('file driver', () => {
 
     it('continues a short write', async () => {
       const p = img('sw.img', 8192);
-      const bs = await open(p);
+      const bs = await open(p, THREAD_POOL);
       const orig = fileIo.write;
       restores.push(() => void (fileIo.write = orig));
       let calls = 0;
@@ -157,7 +160,7 @@ describe('file driver', () => {
     });
 
     it('maps host errors to negative errno', async () => {
-      const bs = await open(img('err.img', 8192));
+      const bs = await open(img('err.img', 8192), THREAD_POOL);
       const orig = fileIo.read;
       restores.push(() => void (fileIo.read = orig));
       fileIo.read = (_fd, _b, _o, _l, _p, cb) =>
@@ -254,7 +257,7 @@ describe('file driver', () => {
   describe('plug coalescing', () => {
     it('merges contiguous writes, then reads, queued while plugged into one vectored call each', async () => {
       const p = img('plug.img', 65536);
-      const bs = await open(p);
+      const bs = await open(p, THREAD_POOL);
       const writev = countCalls('writev');
       const write = countCalls('write');
       const readv = countCalls('readv');
@@ -293,7 +296,10 @@ describe('file driver', () => {
 
     it('plugging a raw node above plugs the file node (bdrv_io_plug recursion)', async () => {
       const p = img('raw.img', 65536);
-      const top = await graph.openNode({ driver: 'raw', file: { driver: 'file', filename: p } });
+      const top = await graph.openNode({
+        driver: 'raw',
+        file: { driver: 'file', filename: p, ...THREAD_POOL },
+      });
       const user = new TestParent('blk', graph.mainContext);
       const root = graph.attachRootChild(
         top,
@@ -320,7 +326,7 @@ describe('file driver', () => {
     });
 
     it('does not merge across a gap or a change of direction, and unplugged requests go at once', async () => {
-      const bs = await open(img('gap.img', 65536));
+      const bs = await open(img('gap.img', 65536), THREAD_POOL);
       const writev = countCalls('writev');
       const write = countCalls('write');
       const read = countCalls('read');
@@ -346,7 +352,7 @@ describe('file driver', () => {
 
     it('a failed or short batch is retried request by request (EOF zero-fill per request)', async () => {
       const p = img('eof.img', pattern(6000, 4));
-      const bs = await open(p);
+      const bs = await open(p, THREAD_POOL);
       const readv = countCalls('readv');
       const read = countCalls('read');
       restores.push(readv.restore, read.restore);

@@ -127,7 +127,8 @@ describe('hot path: file driver submission batching', () => {
     fs.writeFileSync(file, data);
     ctx = new AioContext();
     graph = new BlockGraph({ mainContext: ctx, drivers: [fileDriver] });
-    bs = await graph.openNode({ driver: 'file', filename: file });
+    // These tests count thread-pool calls: page-cached reads must not be served inline.
+    bs = await graph.openNode({ driver: 'file', filename: file, nowait: 'off' });
     const read = fileIo.read;
     const readv = fileIo.readv;
     restores.push(() => {

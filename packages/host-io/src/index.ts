@@ -6,6 +6,9 @@
  * - `seekData` / `seekHole`: lseek(2) with SEEK_DATA / SEEK_HOLE, synchronous (an extent lookup);
  *   the result is an offset or a negative errno (-ENXIO when `offset` is at or past EOF, or for
  *   `seekData` when only a hole follows).
+ * - `preadvNowait` / `pwritevNowait`: preadv2(2)/pwritev2(2) with RWF_NOWAIT, synchronous on the
+ *   calling thread: page-cached data is copied at once, and -EAGAIN says the call would block
+ *   (data not cached), so the caller can use the thread pool instead.
  *
  * When the addon is not built (see {@link hostIoAvailable} and {@link hostIoUnavailableReason}),
  * every call fails with -EOPNOTSUPP, the answer of a file system without the feature, so callers
@@ -28,6 +31,7 @@ const LINUX_ERRNO: Readonly<Record<HostErrnoName, number>> = {
   EIO: 5,
   ENXIO: 6,
   EBADF: 9,
+  EAGAIN: 11,
   EBUSY: 16,
   ENODEV: 19,
   EINVAL: 22,
@@ -82,6 +86,31 @@ export function seekData(fd: number, offset: number): number {
 /** lseek(SEEK_HOLE): the first hole byte at or after `offset` (EOF is a hole), or -ENXIO past EOF. */
 export function seekHole(fd: number, offset: number): number {
   return binding === null ? -HostErrno.EOPNOTSUPP : binding.seekHole(fd, offset);
+}
+
+/** The most views one {@link preadvNowait} / {@link pwritevNowait} call takes (Linux IOV_MAX). */
+export const HOST_IOV_MAX = 1024;
+
+/**
+ * preadv2(fd, views, position, RWF_NOWAIT): reads what the page cache holds, without blocking.
+ * Returns the bytes read (short when only a prefix is cached or at EOF; 0 at or past EOF) or a
+ * negative errno: -EAGAIN when nothing of the range is cached (the read would wait for the disk),
+ * -EOPNOTSUPP when the kernel or the file system does not do RWF_NOWAIT (e.g. tmpfs), or without
+ * the addon. Throws a TypeError for arguments of the wrong type, a RangeError for more than
+ * {@link HOST_IOV_MAX} views.
+ */
+export function preadvNowait(fd: number, views: readonly Uint8Array[], position: number): number {
+  return binding === null ? -HostErrno.EOPNOTSUPP : binding.preadvNowait(fd, views, position);
+}
+
+/**
+ * pwritev2(fd, views, position, RWF_NOWAIT): a buffered write that must not block. Returns the
+ * bytes written (possibly short) or a negative errno: -EAGAIN when it would block (page not
+ * cached, blocks to allocate, a lock held), -EOPNOTSUPP where buffered writes do not support
+ * RWF_NOWAIT at all (ext4 on Linux 6.18, for one), or without the addon.
+ */
+export function pwritevNowait(fd: number, views: readonly Uint8Array[], position: number): number {
+  return binding === null ? -HostErrno.EOPNOTSUPP : binding.pwritevNowait(fd, views, position);
 }
 
 /** Promise form of {@link punchHole}, for code off the hot path. */

@@ -11,12 +11,15 @@ export interface HostIoBinding {
   zeroRange(fd: number, offset: number, length: number, cb: HostIoCallback): void;
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
+  preadvNowait(fd: number, views: readonly Uint8Array[], position: number): number;
+  pwritevNowait(fd: number, views: readonly Uint8Array[], position: number): number;
   strerror(errno: number): string;
   /** The host's values of the errnos these calls return. */
   readonly errno: Readonly<Record<HostErrnoName, number>>;
 }
 
 export type HostErrnoName =
+  | 'EAGAIN'
   | 'EBADF'
   | 'EBUSY'
   | 'EINVAL'

@@ -55,8 +55,10 @@ describe('host-io without the addon', function () {
        const calls = [h.punchHole, h.zeroRange].map((f) => new Promise((resolve) => f(3, 0, 4096, (r) => resolve([r, returned]))));
        returned = true;
        const results = await Promise.all(calls);
-       console.log(JSON.stringify({ results, d: h.seekData(3, 0), h: h.seekHole(3, 0), e: h.HostErrno.EOPNOTSUPP }));`,
-    ) as { results: [number, boolean][]; d: number; h: number; e: number };
+       const buf = new Uint8Array(8);
+       console.log(JSON.stringify({ results, d: h.seekData(3, 0), h: h.seekHole(3, 0), e: h.HostErrno.EOPNOTSUPP,
+         r: h.preadvNowait(3, [buf], 0), w: h.pwritevNowait(3, [buf], 0) }));`,
+    ) as { results: [number, boolean][]; d: number; h: number; e: number; r: number; w: number };
     expect(out.e).to.equal(95);
     expect(out.results).to.deep.equal([
       [-95, true],
@@ -64,5 +66,7 @@ describe('host-io without the addon', function () {
     ]);
     expect(out.d).to.equal(-95);
     expect(out.h).to.equal(-95);
+    expect(out.r).to.equal(-95);
+    expect(out.w).to.equal(-95);
   });
 });

@@ -8,7 +8,10 @@ import {
   hostIoStatus,
   hostIoUnavailableReason,
   hostStrerror,
+  HOST_IOV_MAX,
+  preadvNowait,
   punchHole,
+  pwritevNowait,
   punchHoleAsync,
   seekData,
   seekHole,
@@ -165,5 +168,90 @@ describe('host-io addon', function () {
   it('hostStrerror gives the C library text for either sign', function () {
     expect(hostStrerror(-HostErrno.ENXIO)).to.equal(hostStrerror(HostErrno.ENXIO));
     expect(hostStrerror(HostErrno.EBADF)).to.match(/bad file descriptor/i);
+  });
+
+  describe('preadvNowait / pwritevNowait (RWF_NOWAIT)', function () {
+    it('a page-cached read is served synchronously, scattered over several views', function () {
+      const data = new Uint8Array(16 * KiB).map((_, i) => (i * 7 + 3) & 0xff);
+      fs.writeSync(fd, data, 0, data.length, 0);
+      read(0, data.length); // now certainly in the page cache
+      const out = new Uint8Array(12 * KiB);
+      const r = preadvNowait(
+        fd,
+        [out.subarray(0, 100), out.subarray(100, 4096), out.subarray(4096)],
+        2 * KiB,
+      );
+      expect(r).to.equal(12 * KiB);
+      expect(out).to.deep.equal(data.subarray(2 * KiB, 14 * KiB));
+    });
+
+    it('a read crossing EOF is short, and at or past EOF reads 0 bytes', function () {
+      const data = new Uint8Array(5000).fill(0x5a);
+      fs.writeSync(fd, data, 0, data.length, 0);
+      read(0, data.length);
+      const out = new Uint8Array(8192).fill(1);
+      expect(preadvNowait(fd, [out], 4096)).to.equal(5000 - 4096);
+      expect(allBytes(out.subarray(0, 5000 - 4096), 0x5a)).to.equal(true);
+      expect(out[5000 - 4096]).to.equal(1);
+      expect(preadvNowait(fd, [out], 5000)).to.equal(0);
+      expect(preadvNowait(fd, [out], 1 * MiB)).to.equal(0);
+    });
+
+    it('no views, or empty views, transfer nothing', function () {
+      fill(4096, 1);
+      expect(preadvNowait(fd, [], 0)).to.equal(0);
+      expect(preadvNowait(fd, [new Uint8Array(0)], 0)).to.equal(0);
+    });
+
+    it('writes go through, or are refused with -EAGAIN / -EOPNOTSUPP and change nothing', function () {
+      fill(8 * KiB, 0);
+      const data = new Uint8Array(4096).fill(0x77);
+      const r = pwritevNowait(fd, [data.subarray(0, 1000), data.subarray(1000)], 4096);
+      // ext4 on Linux 6.18 refuses every buffered RWF_NOWAIT write with EOPNOTSUPP; XFS and
+      // btrfs accept it when nothing needs to wait.
+      expect([4096, -HostErrno.EAGAIN, -HostErrno.EOPNOTSUPP]).to.include(r);
+      expect(allBytes(read(4096, 4096), r === 4096 ? 0x77 : 0)).to.equal(true);
+      expect(allBytes(read(0, 4096), 0)).to.equal(true);
+    });
+
+    it('errors are negative errnos: a closed fd gives -EBADF, writing a read-only fd -EBADF', function () {
+      fill(4096, 2);
+      const closed = fs.openSync(file, 'r');
+      fs.closeSync(closed);
+      const buf = new Uint8Array(4096);
+      expect(preadvNowait(closed, [buf], 0)).to.equal(-HostErrno.EBADF);
+      expect(pwritevNowait(closed, [buf], 0)).to.equal(-HostErrno.EBADF);
+      const ro = fs.openSync(file, 'r');
+      try {
+        expect(pwritevNowait(ro, [buf], 0)).to.equal(-HostErrno.EBADF);
+      } finally {
+        fs.closeSync(ro);
+      }
+    });
+
+    it('arguments of the wrong type throw a TypeError; too many views a RangeError', function () {
+      const buf = new Uint8Array(16);
+      type Views = Uint8Array[];
+      expect(() => preadvNowait(-1, [buf], 0)).to.throw(TypeError, /fd/);
+      expect(() => preadvNowait(fd, buf as unknown as Views, 0)).to.throw(TypeError, /views/);
+      expect(() => preadvNowait(fd, [buf, new Uint16Array(4)] as unknown as Views, 0)).to.throw(
+        TypeError,
+        /views\[1\] must be a Uint8Array/,
+      );
+      expect(() => pwritevNowait(fd, [new DataView(buf.buffer)] as unknown as Views, 0)).to.throw(
+        TypeError,
+        /views\[0\]/,
+      );
+      expect(() => pwritevNowait(fd, ['abc'] as unknown as Views, 0)).to.throw(TypeError, /views\[0\]/);
+      expect(() => preadvNowait(fd, [buf], -1)).to.throw(TypeError, /position/);
+      expect(() => preadvNowait(fd, [buf], 2 ** 53)).to.throw(TypeError, /position/);
+      expect(() => preadvNowait(fd, [buf], 1.5)).to.throw(TypeError, /position/);
+      const many: Views = new Array<Uint8Array>(HOST_IOV_MAX + 1).fill(buf);
+      expect(() => preadvNowait(fd, many, 0)).to.throw(RangeError, /at most 1024/);
+      // IOV_MAX views exactly are fine (a heap iovec array beyond the stack's 64).
+      fill(HOST_IOV_MAX * 16, 3);
+      expect(preadvNowait(fd, many.slice(1), 0)).to.equal(HOST_IOV_MAX * 16);
+      expect(allBytes(buf, 3)).to.equal(true);
+    });
   });
 });

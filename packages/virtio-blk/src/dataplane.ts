@@ -130,7 +130,10 @@ export class VirtioBlkDataplane {
     this.attach();
   }
 
-  /** A request was published on `queue`: interrupt the guest from a bottom half (one per batch). */
+  /**
+   * A request was completed on `queue` (its used element filled): publish it and interrupt the
+   * guest from a bottom half (one per batch).
+   */
   notify(queue: VirtQueue): void {
     this.pendingNotify[queue.index] = true;
     let bh = this.notifyBh;
@@ -201,14 +204,20 @@ export class VirtioBlkDataplane {
     return this.notifyBh;
   }
 
-  /** notify_guest_bh: one interrupt decision per queue for everything published since. */
+  /**
+   * notify_guest_bh: per queue, publishes the used elements completed since (one used.idx write:
+   * elements first, then the index, then the interrupt decision) and decides once whether to
+   * interrupt.
+   */
   private readonly notifyGuests = (): void => {
     const queues = this.dev.queues;
     const pending = this.pendingNotify;
     for (let i = 0; i < pending.length; i++) {
       if (!pending[i]) continue;
       pending[i] = false;
-      queues[i].notifyIrqfd();
+      const q = queues[i];
+      q.publish();
+      q.notifyIrqfd();
     }
   };
 }

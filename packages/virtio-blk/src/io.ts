@@ -19,6 +19,7 @@ import {
   VirtioBlkStatus,
   VirtioBlkType,
 } from './constants.js';
+import { CapacityCache } from './capacity.js';
 import { dwzComplete, flushComplete, rwComplete } from './completions.js';
 import { MultiReqBuffer, submitMultireq } from './multireq.js';
 import { VirtioBlkRequestPool, type VirtioBlkRequest } from './request.js';
@@ -68,6 +69,8 @@ export class VirtioBlkIo {
   private readonly blockMask: number;
   /** The serial as bytes followed by a NUL. */
   private readonly serial: Uint8Array;
+  /** The disk size for sectRangeOk. */
+  private readonly capacity: CapacityCache;
 
   constructor(
     private readonly owner: VirtioBlkIoOwner,
@@ -76,6 +79,7 @@ export class VirtioBlkIo {
   ) {
     this.sectorMask = conf.logicalBlockSize / VIRTIO_BLK_SECTOR_SIZE - 1;
     this.blockMask = conf.logicalBlockSize - 1;
+    this.capacity = new CapacityCache(blk);
     const serial = new TextEncoder().encode(conf.serial ?? '');
     this.serial = new Uint8Array(serial.length + 1);
     this.serial.set(serial);
@@ -120,7 +124,7 @@ export class VirtioBlkIo {
         }
         if (suppress) queue.setNotification(true);
       } while (!queue.isEmpty());
-      this.pool.release(req);
+      this.pool.unalloc(req);
       if (mrb.numReqs > 0) submitMultireq(blk, mrb, rwComplete);
       // Completions a backend delivers from bottom halves of this context are now queued: the
       // notification bottom half queued behind them interrupts the guest once for all of them
@@ -140,40 +144,24 @@ export class VirtioBlkIo {
    */
   handleRequest(req: VirtioBlkRequest, mrb: MultiReqBuffer): number {
     const elem = req.elem;
-    if (elem.outNum < 1 || elem.inNum < 1) {
-      this.owner.virtioError('virtio-blk missing headers');
-      return -1;
+    // The same chain as the request's last one: its layout was checked and derived then.
+    if (!elem.reused || !req.layoutKnown) {
+      if (!this.parseLayout(req)) return -1;
     }
-    const out = elem.outSg;
-    if (out.size < VIRTIO_BLK_OUTHDR_SIZE) {
-      this.owner.virtioError('virtio-blk request outhdr too short');
-      return -1;
-    }
-    const inViews = elem.inSg.views;
-    const last = inViews[inViews.length - 1];
-    if (last === undefined || last.length < 1) {
-      this.owner.virtioError('virtio-blk request inhdr too short');
-      return -1;
-    }
-    req.inLen = elem.inSg.size;
-    req.statusView = last;
-    req.statusIndex = last.length - 1;
 
     // The header is copied out once (no double fetch); in its own buffer it is read in place.
-    let h = out.views[0];
-    if (h.length < VIRTIO_BLK_OUTHDR_SIZE) {
-      out.copyTo(req.header, 0, VIRTIO_BLK_OUTHDR_SIZE);
-      h = req.header;
+    let h = req.headerView;
+    if (h === null) {
+      elem.outSg.copyTo(req.header, 0, VIRTIO_BLK_OUTHDR_SIZE);
+      h = req.headerCopy;
     }
-    const type = le32(h, 0);
+    const type = h.getUint32(0, true);
     req.type = type;
-    const sector = le32(h, 8) + le32(h, 12) * TWO_32;
-    // Empty unless the request is parsed again (retry after a `stop` action).
-    if (req.qiov.niov !== 0) req.qiov.reset();
+    const sector = h.getUint32(8, true) + h.getUint32(12, true) * TWO_32;
 
     switch (type & KIND_MASK) {
       case KIND_RW:
-        return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector, inViews);
+        return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector);
       case KIND_FLUSH:
         this.handleFlush(req, mrb);
         return 0;
@@ -197,9 +185,46 @@ export class VirtioBlkIo {
     }
   }
 
+  /**
+   * The layout checks of virtio_blk_handle_request (a device error when they fail) and what the
+   * request derives from the buffers alone: used length, status byte, header view.
+   */
+  private parseLayout(req: VirtioBlkRequest): boolean {
+    const elem = req.elem;
+    req.layoutKnown = false;
+    if (req.qiovKind !== 0) {
+      req.qiov.reset();
+      req.qiovKind = 0;
+    }
+    if (elem.outNum < 1 || elem.inNum < 1) {
+      this.owner.virtioError('virtio-blk missing headers');
+      return false;
+    }
+    const out = elem.outSg;
+    if (out.size < VIRTIO_BLK_OUTHDR_SIZE) {
+      this.owner.virtioError('virtio-blk request outhdr too short');
+      return false;
+    }
+    const inViews = elem.inSg.views;
+    const last = inViews[inViews.length - 1];
+    if (last === undefined || last.length < 1) {
+      this.owner.virtioError('virtio-blk request inhdr too short');
+      return false;
+    }
+    req.inLen = elem.inSg.size;
+    req.statusView = last;
+    req.statusIndex = last.length - 1;
+    const h = out.views[0];
+    req.headerView =
+      h.length < VIRTIO_BLK_OUTHDR_SIZE ? null : new DataView(h.buffer, h.byteOffset, VIRTIO_BLK_OUTHDR_SIZE);
+    req.layoutKnown = true;
+    return true;
+  }
+
   /** virtio_blk_sect_range_ok. */
   private sectRangeOk(sector: number, size: number): boolean {
-    const nbSectors = Math.floor(size / VIRTIO_BLK_SECTOR_SIZE);
+    // An integer shift for the sizes of reads and writes (below 2^31).
+    const nbSectors = size < 0x8000_0000 ? size >>> 9 : Math.floor(size / VIRTIO_BLK_SECTOR_SIZE);
     if (nbSectors > BDRV_REQUEST_MAX_SECTORS) return false;
     // The block size is a power of two: masks instead of remainders (a remainder of a sector
     // beyond 31 bits is a floating-point call). size < 2^31 after the check above.
@@ -207,39 +232,15 @@ export class VirtioBlkIo {
       return false;
     }
     if ((size & this.blockMask) !== 0) return false;
-    const n = this.blk.nbSectors();
-    const total = n < 0 ? 0 : n;
+    const total = this.capacity.totalSectors();
     return sector <= total && nbSectors <= total - sector;
   }
 
-  private handleRw(
-    req: VirtioBlkRequest,
-    mrb: MultiReqBuffer,
-    isWrite: boolean,
-    sector: number,
-    inViews: readonly Uint8Array[],
-  ): number {
-    const elem = req.elem;
+  private handleRw(req: VirtioBlkRequest, mrb: MultiReqBuffer, isWrite: boolean, sector: number): number {
     req.sectorNum = sector;
+    // The data vector of the same chain in the same direction is already built.
+    if (req.qiovKind !== (isWrite ? 2 : 1)) this.buildQiov(req, isWrite);
     const qiov = req.qiov;
-    if (isWrite) {
-      const out = elem.outSg;
-      const views = out.views;
-      // Usual layout: the header alone in the first buffer; the data is then the other buffers.
-      if (views[0].length === VIRTIO_BLK_OUTHDR_SIZE) {
-        for (let i = 1; i < views.length; i++) qiov.add(views[i]);
-      } else {
-        qiov.concat(out, VIRTIO_BLK_OUTHDR_SIZE, out.size - VIRTIO_BLK_OUTHDR_SIZE);
-      }
-    } else {
-      const n = inViews.length - 1;
-      // Usual layout: the status byte alone in the last buffer; the data is then the others.
-      if (inViews[n].length === 1) {
-        for (let i = 0; i < n; i++) qiov.add(inViews[i]);
-      } else {
-        qiov.concat(elem.inSg, 0, req.inLen - 1);
-      }
-    }
     const acctType = isWrite ? BlockAcctType.WRITE : BlockAcctType.READ;
     if (!this.sectRangeOk(sector, qiov.size)) {
       this.completeAndFree(req, IOERR);
@@ -255,6 +256,33 @@ export class VirtioBlkIo {
     }
     mrb.add(req, isWrite);
     return 0;
+  }
+
+  /** The data of a read or write: the element's buffers without header and status byte. */
+  private buildQiov(req: VirtioBlkRequest, isWrite: boolean): void {
+    const elem = req.elem;
+    const qiov = req.qiov;
+    if (qiov.niov !== 0) qiov.reset();
+    if (isWrite) {
+      const out = elem.outSg;
+      const views = out.views;
+      // Usual layout: the header alone in the first buffer; the data is then the other buffers.
+      if (views[0].length === VIRTIO_BLK_OUTHDR_SIZE) {
+        for (let i = 1; i < views.length; i++) qiov.add(views[i]);
+      } else {
+        qiov.concat(out, VIRTIO_BLK_OUTHDR_SIZE, out.size - VIRTIO_BLK_OUTHDR_SIZE);
+      }
+    } else {
+      const inViews = elem.inSg.views;
+      const n = inViews.length - 1;
+      // Usual layout: the status byte alone in the last buffer; the data is then the others.
+      if (inViews[n].length === 1) {
+        for (let i = 0; i < n; i++) qiov.add(inViews[i]);
+      } else {
+        qiov.concat(elem.inSg, 0, req.inLen - 1);
+      }
+    }
+    req.qiovKind = isWrite ? 2 : 1;
   }
 
   /** virtio_blk_handle_flush: buffered writes go first. */
@@ -335,12 +363,17 @@ export class VirtioBlkIo {
 
   // ---- completion ---------------------------------------------------------------------------
 
-  /** virtio_blk_req_complete: status byte, used ring, guest notification. */
+  /**
+   * virtio_blk_req_complete: status byte, used element, guest notification. The element is
+   * published (used.idx) with the others of its batch when the notification bottom half runs,
+   * just before the interrupt decision.
+   */
   complete(req: VirtioBlkRequest, status: number): void {
     const queue = req.queue;
     if (queue === null || req.generation !== this.generation) return;
     req.setStatus(status);
-    queue.push(req.elem, req.inLen);
+    // used.idx is written once for the batch, by the guest-notification bottom half.
+    queue.fillNext(req.elem, req.inLen);
     this.owner.guestNotify(queue);
   }
 

@@ -10,6 +10,9 @@ export class BlockLatencyHistogram {
   private bounds: Float64Array | null = null;
   private counts: Float64Array | null = null;
 
+  /** `onChange` runs after every set() that succeeds and every clear() (owners cache `enabled`). */
+  constructor(private readonly onChange?: () => void) {}
+
   /** True once boundaries have been set (and until cleared). */
   get enabled(): boolean {
     return this.counts !== null;
@@ -41,6 +44,7 @@ export class BlockLatencyHistogram {
     if (boundariesNs.length === 0) return -Errno.EINVAL;
     this.bounds = Float64Array.from(boundariesNs);
     this.counts = new Float64Array(boundariesNs.length + 1);
+    this.onChange?.();
     return 0;
   }
 
@@ -48,6 +52,7 @@ export class BlockLatencyHistogram {
   clear(): void {
     this.bounds = null;
     this.counts = null;
+    this.onChange?.();
   }
 
   /** Count one latency (block_latency_histogram_account); no-op while disabled. */

@@ -73,6 +73,11 @@ export class BlockAcctStats {
   private readonly timed: BlockAcctTimedStats[] = [];
   /** Per-request time source: the clock itself, or a coarse reader of the host clock. */
   private readonly hotClock: { now(): number };
+  /**
+   * Whether completions feed anything beyond the counters (an interval or an enabled histogram).
+   * Devices have neither unless configured, so done() is then a few typed-array updates.
+   */
+  private extras = false;
 
   constructor(clock: Clock, options: BlockAcctStatsOptions = {}) {
     const fixed = options.fixedLatencyNs;
@@ -83,7 +88,8 @@ export class BlockAcctStats {
     this.hotClock = clock.kind === 'host' ? new CoarseHostTime(clock) : clock;
     this.fixedLatencyNs = fixed;
     const hists: BlockLatencyHistogram[] = [];
-    for (let i = 0; i < BLOCK_MAX_IOTYPE; i++) hists.push(new BlockLatencyHistogram());
+    const onChange = (): void => this.updateExtras();
+    for (let i = 0; i < BLOCK_MAX_IOTYPE; i++) hists.push(new BlockLatencyHistogram(onChange));
     this.latencyHistograms = hists;
   }
 
@@ -116,6 +122,7 @@ export class BlockAcctStats {
     }
     const ts = new BlockAcctTimedStats(this.clock, seconds);
     this.timed.unshift(ts);
+    this.extras = true;
     return ts;
   }
 
@@ -142,7 +149,8 @@ export class BlockAcctStats {
    */
   invalid(type: BlockAcctType): void {
     this.invalidOps[type]++;
-    if (this.accountInvalid) this.lastAccessTimeNs = this.clock.now();
+    // The hot clock, so that the last access time never goes back when a completion follows.
+    if (this.accountInvalid) this.lastAccessTimeNs = this.hotClock.now();
   }
 
   /** block_acct_merge_done(): `count` requests of `type` were merged into others. */
@@ -177,28 +185,42 @@ export class BlockAcctStats {
     for (const h of this.latencyHistograms) h.clear();
   }
 
-  /** block_account_one_io(): allocation-free; the cookie is disarmed so it counts only once. */
+  /** Recomputes `extras` after a histogram was set or cleared. */
+  private updateExtras(): void {
+    this.extras = this.timed.length > 0 || this.latencyHistograms.some((h) => h.enabled);
+  }
+
+  /**
+   * block_account_one_io(): allocation-free; the cookie is disarmed so it counts only once.
+   * Without intervals or histograms (the default) it only updates counters.
+   */
   private accountOne(cookie: BlockAcctCookie, failed: boolean): void {
     const type = cookie.type;
     if (type === BlockAcctType.NONE) return;
+    cookie.type = BlockAcctType.NONE;
     const now = this.hotClock.now();
     const latency = this.fixedLatencyNs ?? now - cookie.startTimeNs;
 
     if (failed) {
       this.failedOps[type]++;
+      if (!this.accountFailed) {
+        // The histogram counts failed requests whatever accountFailed says.
+        if (this.extras) this.latencyHistograms[type].account(latency);
+        return;
+      }
     } else {
       this.nrBytes[type] += cookie.bytes;
       this.nrOps[type]++;
     }
-    // The histogram counts failed requests whatever accountFailed says.
-    this.latencyHistograms[type].account(latency);
+    this.totalTimeNs[type] += latency;
+    this.lastAccessTimeNs = now;
+    if (this.extras) this.accountExtras(type, latency, now);
+  }
 
-    if (!failed || this.accountFailed) {
-      this.totalTimeNs[type] += latency;
-      this.lastAccessTimeNs = now;
-      const timed = this.timed;
-      for (let i = 0; i < timed.length; i++) timed[i].latency[type].accountAt(latency, now);
-    }
-    cookie.type = BlockAcctType.NONE;
+  /** The histogram and interval part of block_account_one_io(), for an accounted request. */
+  private accountExtras(type: BlockAcctType, latency: number, now: number): void {
+    this.latencyHistograms[type].account(latency);
+    const timed = this.timed;
+    for (let i = 0; i < timed.length; i++) timed[i].latency[type].accountAt(latency, now);
   }
 }

@@ -5,7 +5,9 @@
  */
 import * as fs from 'node:fs';
 import { Errno, errnoFromNodeError, type AioContext, type IOVector } from '@vmkit/core';
+import { preadvNowait, pwritevNowait } from '@vmkit/host-io';
 import { IOV_MAX } from '../constants.js';
+import { NowaitGate } from './file-nowait.js';
 
 export type ErrCallback = (err: NodeJS.ErrnoException | null) => void;
 export type IoCallback = (err: NodeJS.ErrnoException | null, bytes: number) => void;
@@ -26,6 +28,10 @@ export interface FileIoCalls {
   fdatasync(fd: number, cb: ErrCallback): void;
   ftruncate(fd: number, len: number, cb: ErrCallback): void;
   fstat(fd: number, cb: (err: NodeJS.ErrnoException | null, stats: fs.Stats) => void): void;
+  /** preadv2(RWF_NOWAIT), synchronous: bytes read (short at EOF or a cache edge) or -errno. */
+  preadvNowait(fd: number, views: readonly Uint8Array[], pos: number): number;
+  /** pwritev2(RWF_NOWAIT), synchronous: bytes written or -errno (-EAGAIN: it would block). */
+  pwritevNowait(fd: number, views: readonly Uint8Array[], pos: number): number;
 }
 
 /** The fs functions in use (module-level hook: replace members to observe or fake the host). */
@@ -39,6 +45,8 @@ export const fileIo: FileIoCalls = {
   fdatasync: fs.fdatasync,
   ftruncate: fs.ftruncate,
   fstat: fs.fstat,
+  preadvNowait,
+  pwritevNowait,
 };
 
 export type FileAio = 'threads' | 'io_uring';
@@ -113,6 +121,13 @@ export class FileState {
   readonly pool: FileRequest[] = [];
   readonly batchPool: FileBatch[] = [];
   readonly bouncePool: Uint8Array[] = [];
+  /** The `nowait` option in effect (false with O_DIRECT): what query reports. */
+  readonly nowait: boolean;
+  /** Inline RWF_NOWAIT attempts (file-nowait.ts), per direction. */
+  readonly nowaitRead: NowaitGate;
+  readonly nowaitWrite: NowaitGate;
+  /** Views of the request being tried inline (reused; emptied after each attempt). */
+  readonly nowaitViews: Uint8Array[] = [];
   constructor(
     readonly fd: number,
     readonly filename: string,
@@ -122,7 +137,13 @@ export class FileState {
     readonly aio: FileAio,
     /** The node's AioContext (kept up to date by the driver's attachAioContext). */
     public ctx: AioContext,
-  ) {}
+    /** The `nowait` option (page-cache I/O inline first); ignored with O_DIRECT. */
+    nowait = false,
+  ) {
+    this.nowait = nowait && !direct;
+    this.nowaitRead = new NowaitGate(this.nowait);
+    this.nowaitWrite = new NowaitGate(this.nowait);
+  }
 
   /** Called first by every fs completion callback: holds new submissions until the flush BH. */
   enterDelivery(): void {
@@ -169,7 +190,7 @@ export class FileState {
   }
 }
 
-const NO_VIEW = new Uint8Array(0);
+export const NO_VIEW = new Uint8Array(0);
 
 /**
  * Requests merged into one vectored call at most. Merging saves a thread-pool round trip (two
@@ -185,7 +206,7 @@ function setViewCount(out: Uint8Array[], n: number): void {
 }
 
 /** Views of qiov bytes [offset, offset + bytes) into `out` (no copy; whole views are reused). */
-function collectViews(qiov: IOVector, offset: number, bytes: number, out: Uint8Array[]): void {
+export function collectViews(qiov: IOVector, offset: number, bytes: number, out: Uint8Array[]): void {
   const views = qiov.views;
   let skip = offset;
   let left = bytes;

@@ -26,22 +26,36 @@
  *   a bottom half in the same loop turn): what the completion callbacks resubmit goes out merged,
  *   which at depth 32 cut the CPU per request by more than half. A lone request goes at once.
  * Short reads are completed with zeroes at EOF; short writes are continued.
+ *
+ * `nowait` (default on, buffered files only): a request of at most NOWAIT_MAX_BYTES with nothing
+ * held in the queue (submission order is kept) is first tried inline with preadv2/pwritev2 and
+ * RWF_NOWAIT. What the page cache serves completes synchronously (no thread-pool round trip);
+ * the rest of a short transfer, and a request that would block (-EAGAIN) or fails, takes the
+ * path above, so errors are reported as without it. When the host refuses RWF_NOWAIT the
+ * direction is disabled for the file; -EAGAIN streaks back off (file-nowait.ts). FUA writes are
+ * never inline (they need RWF_DSYNC). QEMU's io_uring and linux-aio paths likewise copy cached
+ * buffered data in the submitting thread.
  */
 import * as fs from 'node:fs';
-import { ConfigError, Errno, errnoFromNodeError, errnoName, strerror } from '@vmkit/core';
+import { ConfigError, Errno, errnoFromNodeError, errnoName, strerror, type IOVector } from '@vmkit/core';
+import { HostErrno } from '@vmkit/host-io';
+import { IOV_MAX, RequestFlags, type MaybePromise, type RequestFlagsMask } from '../constants.js';
 import type { BlockDriver, DriverOptions, PreallocMode } from '../driver.js';
 import type { BlockDriverState } from '../node.js';
-import { checkKeys, sizeOption } from './options.js';
+import { boolOption, checkKeys, sizeOption } from './options.js';
 import { fileBlockStatus, filePdiscard, filePwriteZeroes, fileZeroFlags } from './file-host.js';
 import {
   allocAligned,
+  collectViews,
   fileIo,
   flushQueue,
   FileRequest,
   FileState,
+  NO_VIEW,
   type ErrCallback,
   type FileAio,
 } from './file-io.js';
+import { NOWAIT_MAX_BYTES, type NowaitGate } from './file-nowait.js';
 
 export { allocAligned, fileIo, FileState, type FileAio, type FileIoCalls } from './file-io.js';
 
@@ -51,6 +65,8 @@ export interface FileOptions {
   filename: string;
   aio: FileAio;
   locking: FileLocking;
+  /** Try page-cache I/O inline with RWF_NOWAIT first (buffered files only). */
+  nowait: boolean;
 }
 
 // ---- small async helpers (open/close/flush/truncate: not per-byte hot) -------------------------
@@ -134,7 +150,7 @@ function enumOption<T extends string>(options: DriverOptions, key: string, value
 }
 
 function parseFileOptions(options: DriverOptions): FileOptions {
-  checkKeys(options, ['filename', 'aio', 'locking']);
+  checkKeys(options, ['filename', 'aio', 'locking', 'nowait']);
   const filename = options.filename;
   if (filename === undefined) throw new ConfigError("Parameter 'filename' is missing");
   if (typeof filename !== 'string')
@@ -148,6 +164,7 @@ function parseFileOptions(options: DriverOptions): FileOptions {
     filename,
     aio: enumOption(options, 'aio', ['threads', 'io_uring'] as const, 'threads'),
     locking: enumOption(options, 'locking', ['auto', 'on', 'off'] as const, 'auto'),
+    nowait: boolOption(options, 'nowait') ?? true,
   };
 }
 
@@ -192,12 +209,71 @@ async function openFile(bs: BlockDriverState<FileState>, o: FileOptions): Promis
     if (align < 0)
       await fail(`Could not find working O_DIRECT alignment for '${o.filename}': try cache.direct=off`);
   }
-  bs.opaque = new FileState(fd, o.filename, direct, align, o.aio, bs.aioContext);
+  bs.opaque = new FileState(fd, o.filename, direct, align, o.aio, bs.aioContext, o.nowait);
   bs.supportedZeroFlags = fileZeroFlags();
 }
 
 function state(bs: BlockDriverState<FileState>): FileState {
   return bs.opaque;
+}
+
+/**
+ * Tries [offset, offset + bytes) inline with RWF_NOWAIT; returns the bytes transferred (0 when
+ * nothing was: the request takes the thread-pool path whole). Teaches `gate` the outcome.
+ */
+function tryNowait(
+  s: FileState,
+  gate: NowaitGate,
+  write: boolean,
+  offset: number,
+  bytes: number,
+  qiov: IOVector,
+  qiovOffset: number,
+): number {
+  const views = s.nowaitViews;
+  collectViews(qiov, qiovOffset, bytes, views);
+  const n = views.length;
+  let r = 0;
+  if (n <= IOV_MAX) {
+    r = write ? fileIo.pwritevNowait(s.fd, views, offset) : fileIo.preadvNowait(s.fd, views, offset);
+  }
+  // Do not keep guest buffers alive until the next attempt.
+  for (let i = 0; i < n; i++) views[i] = NO_VIEW;
+  if (r > 0) {
+    gate.hit();
+    return r;
+  }
+  if (r === -HostErrno.EAGAIN) gate.miss();
+  else if (r === -HostErrno.EOPNOTSUPP || r === -HostErrno.EINVAL || r === -HostErrno.ENOSYS) gate.refuse();
+  // 0 (EOF) and other errors: the thread-pool path zero-fills or reports them as it always did.
+  return 0;
+}
+
+/** preadv/pwritev: inline first when allowed, then the pooled request for what is left. */
+function fileRw(
+  s: FileState,
+  write: boolean,
+  offset: number,
+  bytes: number,
+  qiov: IOVector,
+  qiovOffset: number,
+  flags: RequestFlagsMask,
+): MaybePromise<number> {
+  if (s.closed) return -Errno.EIO;
+  if (bytes === 0) return 0;
+  let done = 0;
+  const gate = write ? s.nowaitWrite : s.nowaitRead;
+  if (bytes <= NOWAIT_MAX_BYTES && s.queue.length === 0 && (flags & RequestFlags.FUA) === 0 && gate.admit()) {
+    done = tryNowait(s, gate, write, offset, bytes, qiov, qiovOffset);
+    if (done >= bytes) return 0;
+  }
+  return (s.pool.pop() ?? new FileRequest(s)).start(
+    write,
+    offset + done,
+    bytes - done,
+    qiov,
+    qiovOffset + done,
+  );
 }
 
 export const fileDriver: BlockDriver<FileState, FileOptions> = {
@@ -226,18 +302,10 @@ export const fileDriver: BlockDriver<FileState, FileOptions> = {
   },
   getLength: (bs) => fstatNumber(state(bs).fd, (st) => st.size),
   getAllocatedFileSize: (bs) => fstatNumber(state(bs).fd, (st) => st.blocks * 512),
-  preadv(bs, offset, bytes, qiov, qiovOffset) {
-    const s = state(bs);
-    if (s.closed) return -Errno.EIO;
-    if (bytes === 0) return 0;
-    return (s.pool.pop() ?? new FileRequest(s)).start(false, offset, bytes, qiov, qiovOffset);
-  },
-  pwritev(bs, offset, bytes, qiov, qiovOffset) {
-    const s = state(bs);
-    if (s.closed) return -Errno.EIO;
-    if (bytes === 0) return 0;
-    return (s.pool.pop() ?? new FileRequest(s)).start(true, offset, bytes, qiov, qiovOffset);
-  },
+  preadv: (bs, offset, bytes, qiov, qiovOffset) =>
+    fileRw(state(bs), false, offset, bytes, qiov, qiovOffset, 0),
+  pwritev: (bs, offset, bytes, qiov, qiovOffset, flags) =>
+    fileRw(state(bs), true, offset, bytes, qiov, qiovOffset, flags),
   // fallocate through host-io; -ENOTSUP: the generic layer writes a zero buffer instead.
   pwriteZeroes: (bs, offset, bytes, flags) => filePwriteZeroes(state(bs), offset, bytes, flags),
   // Hole punching through host-io; -ENOTSUP: discard is advisory and the generic layer ignores it.
@@ -267,6 +335,11 @@ export const fileDriver: BlockDriver<FileState, FileOptions> = {
     if (!s.deferred && s.queue.length) flushQueue(s);
   },
   info: (bs) => ({
-    formatSpecific: { aio: state(bs).aio, direct: state(bs).direct, alignment: state(bs).align },
+    formatSpecific: {
+      aio: state(bs).aio,
+      direct: state(bs).direct,
+      alignment: state(bs).align,
+      nowait: state(bs).nowait,
+    },
   }),
 };

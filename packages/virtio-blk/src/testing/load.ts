@@ -38,6 +38,8 @@ export class VirtioBlkLoad {
   private readonly avail: DataView;
   private readonly used: DataView;
   private readonly size: number;
+  /** size - 1 when the size is a power of two (ring slot = index & mask), else -1. */
+  private readonly mask: number;
   private readonly eventIdx: boolean;
   private availIdx: number;
   private kickedIdx: number;
@@ -54,6 +56,7 @@ export class VirtioBlkLoad {
     this.bytes = options.bytes;
     this.write = options.write ?? false;
     this.size = q.size;
+    this.mask = (q.size & (q.size - 1)) === 0 ? q.size - 1 : -1;
     this.eventIdx = driver.eventIdx;
     const memory = driver.memory;
     const alloc = driver.allocator;
@@ -98,9 +101,10 @@ export class VirtioBlkLoad {
   submit(slot: number, sector: number): void {
     const h = this.headers[slot];
     h.setUint32(8, sector >>> 0, true);
-    h.setUint32(12, Math.floor(sector / 0x1_0000_0000), true);
-    this.avail.setUint16(4 + 2 * (this.availIdx % this.size), this.heads[slot], true);
-    this.availIdx = (this.availIdx + 1) & 0xffff;
+    h.setUint32(12, sector < 0x1_0000_0000 ? 0 : Math.floor(sector / 0x1_0000_0000), true);
+    const idx = this.availIdx;
+    this.avail.setUint16(4 + 2 * this.slotOf(idx), this.heads[slot], true);
+    this.availIdx = (idx + 1) & 0xffff;
   }
 
   /** Writes avail.idx, then kicks if the device asked for it. */
@@ -124,7 +128,7 @@ export class VirtioBlkLoad {
     const end = used.getUint16(2, true);
     let n = 0;
     while (this.lastUsed !== end) {
-      const id = used.getUint32(4 + 8 * (this.lastUsed % this.size), true);
+      const id = used.getUint32(4 + 8 * this.slotOf(this.lastUsed), true);
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
       const slot = id < this.slotByHead.length ? this.slotByHead[id] : -1;
       if (slot < 0) throw new Error(`VirtioBlkLoad: used id ${id} is not a load slot`);
@@ -136,6 +140,12 @@ export class VirtioBlkLoad {
     q.lastUsedIdx = this.lastUsed;
     if (this.eventIdx) this.avail.setUint16(4 + 2 * this.size, this.lastUsed, true);
     return n;
+  }
+
+  /** Ring slot of a 16-bit ring index. */
+  private slotOf(index: number): number {
+    const mask = this.mask;
+    return mask >= 0 ? index & mask : index % this.size;
   }
 
   /** Reaps on interrupt, then publishes what the callback resubmitted (one kick decision). */

@@ -6,16 +6,21 @@
  * Hot path: descriptor tables are read through DataViews over exactly the table, so every offset
  * is a small integer (a region offset can exceed 31 bits and would make the loop's arithmetic
  * floating-point), and buffers are mapped once per descriptor slot and reused while the guest
- * keeps the slot's address and length (see ViewCache).
+ * keeps the slot's address and length (see ViewCache). A chain whose descriptors are word for
+ * word those of the last walk from its head is not walked again: the recorded views are used
+ * (see ChainRecord). Each descriptor word is still read exactly once per pop.
  */
 import type { GuestMemoryRegion, IOVector } from '@vmkit/core';
 import { VIRTQUEUE_MAX_SIZE, VRING_DESC_SIZE, VringDescFlag } from '../constants.js';
+import { ChainRecord } from './chain-record.js';
 import { joinAddress, type RegionCursor } from './guest-regions.js';
 import type { VirtQueueElement } from './virtqueue-element.js';
 import type { VirtQueueErrorKind } from './virtqueue-error.js';
 
 const { NEXT, WRITE, INDIRECT } = VringDescFlag;
 const NO_BYTES: Uint8Array = new Uint8Array(0);
+/** Typed-array words are in host order; descriptor words are little-endian. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** A DataView over exactly [gpa, gpa + len) of `region` (which must contain it). */
 export function regionSlice(region: GuestMemoryRegion, gpa: number, len: number): DataView {
@@ -77,20 +82,31 @@ export class DescriptorChainWalker {
   private readonly buffers = new ViewCache<Uint8Array>();
   /** Indirect tables, by the index of the head descriptor pointing at them. */
   private readonly indirectTables = new ViewCache<DataView>();
+  /** The last successful direct walk from each head (null until there is one). */
+  private records: (ChainRecord | null)[] = [];
+  /** The table as host-order words when that equals little-endian and it is 4-byte aligned. */
+  private tableWords: Int32Array | null = null;
 
   constructor(private readonly cursor: RegionCursor) {}
 
   /** Uses `table` (a DataView over exactly `size` descriptors) from now on; null unmaps. */
   setTable(table: DataView | null, size: number): void {
     this.table = table;
+    this.dropRecords();
+    this.tableWords = null;
     if (table === null) return;
     this.size = size;
     this.buffers.resize(size);
     this.indirectTables.resize(size);
+    if (this.records.length !== size) this.records = new Array<ChainRecord | null>(size).fill(null);
+    if (HOST_LITTLE_ENDIAN && table.byteOffset % 4 === 0) {
+      this.tableWords = new Int32Array(table.buffer, table.byteOffset, size * 4);
+    }
   }
 
   /**
-   * Maps the chain starting at `head` into `elem` (which must be empty). Returns null on success
+   * Maps the chain starting at `head` into `elem` (whatever it held is replaced, or kept when it
+   * is exactly this chain: see VirtQueueElement.reused). Returns null on success
    * or the reason the chain is malformed.
    */
   walk(head: number, elem: VirtQueueElement): VirtQueueErrorKind | null {
@@ -100,11 +116,24 @@ export class DescriptorChainWalker {
     if (!this.cursor.sameLayout()) {
       this.buffers.clear();
       this.indirectTables.clear();
+      this.dropRecords();
     }
+    let rec = this.records[head];
+    // Every descriptor of the chain still holds the words of the last walk: reading them again
+    // would give the same chain and the same views.
+    if (rec !== null && rec.count !== 0 && this.matches(rec, table)) {
+      this.fill(rec, elem);
+      return null;
+    }
+    elem.reset();
     this.mapped = 0;
     const base = head * VRING_DESC_SIZE;
     const flags = table.getUint16(base + 12, true);
-    if ((flags & INDIRECT) === 0) return this.walkTable(table, this.size, head, true, elem);
+    if ((flags & INDIRECT) === 0) {
+      if (rec === null) rec = this.records[head] = new ChainRecord();
+      return this.walkTable(table, this.size, head, rec, elem);
+    }
+    rec?.drop();
 
     // The head points at a table of descriptors; the chain then starts at its entry 0.
     if (!this.indirectAllowed) return 'indirect-not-negotiated';
@@ -120,20 +149,101 @@ export class DescriptorChainWalker {
       this.indirectTables.set(head, addr, len, indirect);
     }
     elem.indirect = true;
-    return this.walkTable(indirect, len >>> 4, 0, false, elem);
+    return this.walkTable(indirect, len >>> 4, 0, null, elem);
+  }
+
+  /** Whether the chain recorded in `rec` is still in the table, word for word (each read once). */
+  private matches(rec: ChainRecord, table: DataView): boolean {
+    const n = rec.count;
+    const idx = rec.indices;
+    const rw = rec.words;
+    const tw = this.tableWords;
+    if (tw !== null) {
+      for (let k = 0; k < n; k++) {
+        const t = idx[k] << 2;
+        const r = k << 2;
+        if (
+          tw[t] !== rw[r] ||
+          tw[t + 1] !== rw[r + 1] ||
+          tw[t + 2] !== rw[r + 2] ||
+          tw[t + 3] !== rw[r + 3]
+        ) {
+          return false;
+        }
+      }
+      return true;
+    }
+    for (let k = 0; k < n; k++) {
+      const t = idx[k] * VRING_DESC_SIZE;
+      const r = k << 2;
+      if (
+        table.getInt32(t, true) !== rw[r] ||
+        table.getInt32(t + 4, true) !== rw[r + 1] ||
+        table.getInt32(t + 8, true) !== rw[r + 2] ||
+        table.getInt32(t + 12, true) !== rw[r + 3]
+      ) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
-   * Follows the chain from entry `i` of `view` (`max` entries); `cached` says whether buffer views
-   * may be cached by entry index (main table only: indirect tables come and go).
+   * Gives `elem` the recorded chain. An element last filled from this very record version still
+   * holds exactly its views and is left alone (`reused`: what the device derived from them holds).
+   */
+  private fill(rec: ChainRecord, elem: VirtQueueElement): void {
+    if (elem.chain === rec && elem.chainStamp === rec.stamp) {
+      elem.reused = true;
+      return;
+    }
+    elem.reset();
+    const outSg = elem.outSg;
+    const inSg = elem.inSg;
+    const outViews = rec.outViews;
+    const inViews = rec.inViews;
+    for (let i = 0; i < outViews.length; i++) outSg.add(outViews[i]);
+    for (let i = 0; i < inViews.length; i++) inSg.add(inViews[i]);
+    elem.outNum = rec.outNum;
+    elem.inNum = rec.inNum;
+    elem.chain = rec;
+    elem.chainStamp = rec.stamp;
+  }
+
+  /** Records the views `elem` got from a successful walk of `rec`'s chain of `count` descriptors. */
+  private keep(rec: ChainRecord, count: number, elem: VirtQueueElement): void {
+    rec.count = count;
+    rec.outNum = elem.outNum;
+    rec.inNum = elem.inNum;
+    copyViews(elem.outSg.views, rec.outViews);
+    copyViews(elem.inSg.views, rec.inViews);
+    elem.chain = rec;
+    elem.chainStamp = rec.stamp;
+  }
+
+  private dropRecords(): void {
+    const records = this.records;
+    for (let i = 0; i < records.length; i++) records[i]?.drop();
+  }
+
+  /**
+   * Follows the chain from entry `i` of `view` (`max` entries). `rec` (main table only: indirect
+   * tables come and go) receives the descriptors as read and, on success, the views; buffer views
+   * are then also cached by entry index.
    */
   private walkTable(
     view: DataView,
     max: number,
     first: number,
-    cached: boolean,
+    rec: ChainRecord | null,
     elem: VirtQueueElement,
   ): VirtQueueErrorKind | null {
+    const cached = rec !== null;
+    // Rewritten from here: elements filled from the old version must not take it for theirs.
+    if (rec !== null) {
+      rec.count = 0;
+      rec.stamp++;
+    }
     const cache = this.buffers;
     const cacheViews = cache.views;
     const cacheAddr = cache.addr;
@@ -149,11 +259,26 @@ export class DescriptorChainWalker {
       // More descriptors than the table holds means the chain loops.
       if (++count > max) return 'chain-too-long';
       const base = i * VRING_DESC_SIZE;
-      const flags = view.getUint16(base + 12, true);
-      if ((flags & INDIRECT) !== 0) return 'nested-indirect';
+      // Each word of the descriptor is read once; flags and next share the last one.
+      const lo = view.getUint32(base, true);
+      const hi = view.getUint32(base + 4, true);
       const len = view.getUint32(base + 8, true);
+      const flagsNext = view.getUint32(base + 12, true);
+      if (rec !== null) {
+        const k = count - 1;
+        if (k >= rec.indices.length) rec.reserve(count);
+        const w = rec.words;
+        const r = k << 2;
+        w[r] = lo;
+        w[r + 1] = hi;
+        w[r + 2] = len;
+        w[r + 3] = flagsNext;
+        rec.indices[k] = i;
+      }
+      const flags = flagsNext & 0xffff;
+      if ((flags & INDIRECT) !== 0) return 'nested-indirect';
       if (len === 0) return 'zero-length';
-      const addr = joinAddress(view.getUint32(base, true), view.getUint32(base + 4, true));
+      const addr = joinAddress(lo, hi);
       let sg: IOVector;
       if ((flags & WRITE) !== 0) {
         sg = inSg;
@@ -175,11 +300,12 @@ export class DescriptorChainWalker {
         if (cached) cache.set(i, addr, len, this.lastView.length === len ? this.lastView : null);
       }
       if ((flags & NEXT) === 0) break;
-      i = view.getUint16(base + 14, true);
+      i = flagsNext >>> 16;
       if (i >= max) return 'next-out-of-range';
     }
     elem.outNum = outNum;
     elem.inNum = inNum;
+    if (rec !== null) this.keep(rec, count, elem);
     return null;
   }
 
@@ -204,4 +330,11 @@ export class DescriptorChainWalker {
     }
     return null;
   }
+}
+
+/** dest = a copy of src (dest keeps its array). */
+function copyViews(src: readonly Uint8Array[], dest: Uint8Array[]): void {
+  const n = src.length;
+  for (let i = 0; i < n; i++) dest[i] = src[i];
+  if (dest.length !== n) dest.length = n;
 }

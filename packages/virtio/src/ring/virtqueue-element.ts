@@ -21,6 +21,16 @@ export class VirtQueueElement {
   indirect = false;
   /** @internal the queue's reset epoch when popped; a push from an older epoch is dropped. */
   epoch = -1;
+  /**
+   * The last pop into this element left its vectors exactly as the pop before it did (same queue,
+   * same head, every descriptor unchanged, nothing reset in between): whatever the device derived
+   * from the buffers' layout then (not their contents) still holds. False after any other pop.
+   */
+  reused = false;
+  /** @internal the walker's record of the chain the vectors were filled from (null: none). */
+  chain: object | null = null;
+  /** @internal the record's version when the vectors were filled from it. */
+  chainStamp = 0;
 
   /** Total device-readable bytes. */
   get outLen(): number {
@@ -63,5 +73,7 @@ export class VirtQueueElement {
     this.head = 0;
     this.indirect = false;
     this.epoch = -1;
+    this.reused = false;
+    this.chain = null;
   }
 }

@@ -77,6 +77,8 @@ export class VirtQueue {
   private notification = true;
   private inUseValue = 0;
   private epoch = 0;
+  /** Elements filled by fillNext() and not yet made visible by publish(). */
+  private unpublished = 0;
 
   // Negotiated ring features.
   private eventIdx = false;
@@ -176,6 +178,8 @@ export class VirtQueue {
    * device error (QEMU virtio_init_region_cache "Cannot map ...").
    */
   enable(): boolean {
+    // Elements filled for the rings in use are published there first.
+    this.publish();
     this.readyValue = true;
     const size = this.sizeValue;
     // Regions remembered from an older memory layout must not be used.
@@ -198,12 +202,15 @@ export class VirtQueue {
 
   /** Stops using the rings (QueueReady = 0; legacy PFN 0). */
   disable(): void {
+    this.publish();
     this.readyValue = false;
     this.unmapRings();
   }
 
   /** virtio_reset for one queue: initial size, no rings, indexes 0, notifications on, not broken. */
   reset(): void {
+    // What was filled and not published is dropped with everything else.
+    this.unpublished = 0;
     this.disable();
     this.sizeValue = this.maxSize;
     this.desc = this.avail = this.used = 0;
@@ -221,6 +228,7 @@ export class VirtQueue {
    * `lastAvailIdx` and reads `used.idx` back from guest memory. Also lets tests start near 65535.
    */
   restoreIndices(lastAvailIdx: number): void {
+    this.publish();
     const used = this.usedView;
     this.lastAvail = this.shadowAvail = lastAvailIdx & 0xffff;
     this.usedIdxValue = used === null ? this.lastAvail : used.getUint16(2, true);
@@ -232,7 +240,8 @@ export class VirtQueue {
 
   /**
    * Takes the next available chain (virtqueue_pop), or null when the queue is empty, not ready or
-   * broken. `into` is reused when given (its previous contents are dropped).
+   * broken. `into` is reused when given (its previous contents are dropped, or kept when they are
+   * exactly the chain popped: see VirtQueueElement.reused).
    */
   pop(into?: VirtQueueElement): VirtQueueElement | null {
     const availView = this.availView;
@@ -249,7 +258,7 @@ export class VirtQueue {
     if (this.eventIdx) this.setAvailEvent(this.lastAvail);
 
     const elem = into ?? new VirtQueueElement();
-    elem.reset();
+    // The walker empties the element unless it keeps the same chain (see VirtQueueElement.reused).
     const err = this.walker.walk(head, elem);
     if (err !== null) {
       elem.reset();
@@ -263,9 +272,43 @@ export class VirtQueue {
     return elem;
   }
 
-  /** Publishes one element with `len` bytes written and updates used.idx (virtqueue_push). */
+  /**
+   * Publishes one element with `len` bytes written and updates used.idx (virtqueue_push), after
+   * the elements fillNext() filled, which it publishes too.
+   */
   push(elem: VirtQueueElement, len: number): void {
-    if (this.fill(elem, len, 0)) this.flush(1);
+    const n = this.unpublished;
+    if (this.fill(elem, len, n)) {
+      this.unpublished = 0;
+      this.flush(n + 1);
+    } else {
+      this.publish();
+    }
+  }
+
+  /**
+   * Writes the used element after those already filled and not published (virtqueue_fill at the
+   * next index) without updating used.idx: the guest sees it at the next publish() (or push()).
+   * Lets a device complete several requests with one used.idx write. False when nothing was
+   * written (see fill).
+   */
+  fillNext(elem: VirtQueueElement, len: number): boolean {
+    if (!this.fill(elem, len, this.unpublished)) return false;
+    this.unpublished++;
+    return true;
+  }
+
+  /** Makes the elements fillNext() filled visible with one used.idx update (virtqueue_flush). */
+  publish(): void {
+    const n = this.unpublished;
+    if (n === 0) return;
+    this.unpublished = 0;
+    this.flush(n);
+  }
+
+  /** Elements filled by fillNext() and not published yet. */
+  get unpublishedCount(): number {
+    return this.unpublished;
   }
 
   /**

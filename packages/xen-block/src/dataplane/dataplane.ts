@@ -12,6 +12,15 @@
  * only when RING_PUSH_RESPONSES_AND_CHECK_NOTIFY says so. In a drained section the event channel
  * is detached and nothing is taken from the ring; the end of the section re-attaches it and
  * re-checks the ring once.
+ *
+ * Responses are batched: each completion writes its response slot at once (rsp_prod_pvt++), but
+ * `rsp_prod` is published, the notification decided and the ring re-checked for more requests
+ * once per run of completions (QEMU does all three per response in xen_block_send_response).
+ * The run ends when nothing is left in flight, or else at the publish bottom half, which the
+ * first unpublished response schedules; a BH scheduled meanwhile runs after the completions
+ * already queued in the context, so one batch of completions is published once. The frontend
+ * sees the same responses and gets a notification whenever `rsp_event` falls in the published
+ * range: exactly RING_PUSH_RESPONSES_AND_CHECK_NOTIFY over the batch.
  */
 import { trace, type AioContext, type BottomHalf } from '@vmkit/core';
 import { BlockAcctType, Perm, type BlockBackend } from '@vmkit/block-layer';
@@ -73,6 +82,8 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
   moreWork = 0;
   /** Event-channel notifications sent to the frontend. */
   notifications = 0;
+  /** Times `rsp_prod` was published with new responses (each a RING_PUSH_RESPONSES_AND_CHECK_NOTIFY). */
+  responsePublications = 0;
 
   /** @internal What request-io.ts needs of the disk, refreshed at each pass. */
   readonly disk: { length: number; sectorSize: number; readOnly: boolean } & BlkifDisk;
@@ -84,6 +95,9 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
   private stopping = false;
   private readonly free: XenBlockRequest[] = [];
   private readonly bh: BottomHalf;
+  /** Responses written on the ring and not yet published (rsp_prod_pvt - rsp_prod). */
+  private unpublished = 0;
+  private readonly publishBh: BottomHalf;
 
   constructor(options: XenBlockDataPlaneOptions) {
     this.host = options.host;
@@ -93,6 +107,7 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     this.sectorSize = options.sectorSize;
     this.disk = { length: 0, sectorSize: options.sectorSize, readOnly: false };
     this.bh = this.ctx.bh(this.onBh, `xen-block:${this.host.id}`);
+    this.publishBh = this.ctx.bh(this.onPublishBh, `xen-block:${this.host.id}:responses`);
   }
 
   /** Whether a ring is mapped and served. */
@@ -134,6 +149,7 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     this.protocol = protocol;
     this.maxRequests = maxRequests;
     this.trimPool();
+    this.unpublished = 0;
     this.conn = { ring, mapping, channel };
     try {
       // If other users keep the BlockBackend where it is, requests still work from there.
@@ -157,12 +173,15 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     try {
       if (!this.blk.inDrain) this.detach();
       await this.ctx.waitWhile(this.hasInflight);
+      // The last completion published everything; this only guards the invariant.
+      this.publishResponses();
       try {
         this.blk.setAioContext(this.mainContext);
       } catch (e) {
         this.report('cannot move the drive back to the main context', e);
       }
       this.bh.cancel();
+      this.publishBh.cancel();
       this.conn = null;
       try {
         this.host.unbindEventChannel(conn.channel);
@@ -182,6 +201,7 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
   /** xen_block_dataplane_destroy: after stop(); frees the request structs and the bottom half. */
   destroy(): void {
     this.bh.delete();
+    this.publishBh.delete();
     this.requestsTotal -= this.free.length;
     this.free.length = 0;
   }
@@ -262,6 +282,8 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
       this.passTime = -1;
       if (batch) this.ctx.deferCallEnd();
     }
+    // Responses answered within the pass (parse errors) are published with the pass.
+    if (this.unpublished !== 0) this.endOfBatch();
     return doneSomething;
   }
 
@@ -279,25 +301,51 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
   }
 
   /**
-   * @internal xen_block_complete_request: answers on the ring (notifying the frontend if it
-   * asked), notes whether more requests wait, and returns the struct to the free list.
+   * @internal xen_block_complete_request: writes the response on the ring and returns the struct
+   * to the free list. The response is published (and the frontend notified if it asked) with
+   * the rest of its batch: now if nothing else is in flight, else from the publish BH.
    */
   completeRequest(request: XenBlockRequest): void {
     const conn = this.conn;
     if (conn !== null) {
-      const ring = conn.ring;
-      ring.respond(request.req, request.status);
-      const notify = ring.pushResponsesAndCheckNotify();
-      // The tail of xen_block_send_response: with nothing left unanswered, re-arm req_event.
-      if (ring.checkForMoreRequests()) this.moreWork++;
-      if (notify) {
-        conn.channel.notify();
-        this.notifications++;
-      }
+      conn.ring.respond(request.req, request.status);
+      this.unpublished++;
     }
     this.requestsInflight--;
     request.reset();
     this.free.push(request);
+    if (!this.inPass && this.unpublished !== 0) this.endOfBatch();
+  }
+
+  // Publish now when no other completion can join the batch, else once the queued ones ran.
+  private endOfBatch(): void {
+    if (this.requestsInflight === 0) this.publishResponses();
+    else this.publishBh.schedule();
+  }
+
+  /**
+   * The tail of xen_block_send_response, once per batch: RING_PUSH_RESPONSES_AND_CHECK_NOTIFY
+   * (notifying the frontend when `rsp_event` lies in the newly published range), then the check
+   * for more requests (RING_FINAL_CHECK_FOR_REQUESTS, re-arming req_event, once every consumed
+   * request is answered), which schedules another pass when requests wait. Nothing happens
+   * when every written response is already published.
+   */
+  publishResponses(): void {
+    if (this.unpublished === 0) return;
+    this.unpublished = 0;
+    const conn = this.conn;
+    if (conn === null) return;
+    const ring = conn.ring;
+    const notify = ring.pushResponsesAndCheckNotify();
+    this.responsePublications++;
+    if (ring.checkForMoreRequests()) {
+      this.moreWork++;
+      this.bh.schedule();
+    }
+    if (notify) {
+      conn.channel.notify();
+      this.notifications++;
+    }
   }
 
   /** @internal Called by a completion that saw moreWork. */
@@ -357,5 +405,9 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
 
   private readonly onBh = (): void => {
     this.handleRequests();
+  };
+
+  private readonly onPublishBh = (): void => {
+    this.publishResponses();
   };
 }

@@ -20,6 +20,8 @@ import {
   type BlkifProtocol,
 } from '../ring/index.js';
 
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** One segment as the frontend writes it. */
 export interface FrontSegment {
   readonly gref: number;
@@ -101,6 +103,14 @@ export class FrontRing {
   /** Private: next response index to read. */
   rspCons: number;
   private readonly view: DataView;
+  /**
+   * The area as u32 / i16 words when the host is little-endian and the area 4-aligned (every
+   * field pushSimple and consumeResponses touch is aligned to its size), else null: DataView.
+   */
+  private readonly words: Uint32Array | null;
+  private readonly halves: Int16Array | null;
+  private readonly mask: number;
+  private readonly strideWords: number;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -112,6 +122,11 @@ export class FrontRing {
     this.size = constRingSize(this.layout, bytes.length);
     this.sring = new SharedRingIndexes(bytes);
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    const aligned = LITTLE_ENDIAN_HOST && bytes.byteOffset % 4 === 0;
+    this.words = aligned ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : null;
+    this.halves = aligned ? new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1) : null;
+    this.mask = this.size - 1;
+    this.strideWords = this.layout.requestSize >> 2;
     const start = (options.start ?? 0) >>> 0;
     if (options.init ?? true) this.sring.init(start);
     this.reqProdPvt = start;
@@ -167,9 +182,26 @@ export class FrontRing {
     lastSect: number,
   ): void {
     if (this.full) throw new RangeError('blkif: front ring full');
+    const l = this.layout;
+    const u32 = this.words;
+    if (u32 !== null) {
+      const w = (SRING_HEADER_SIZE >> 2) + (this.reqProdPvt & this.mask) * this.strideWords;
+      u32[w] = (operation & 0xff) | (1 << 8) | ((handle & 0xffff) << 16);
+      const id = w + (l.idOffset >> 2);
+      if (l.idOffset === 8) u32[w + 1] = 0;
+      u32[id] = idLo;
+      u32[id + 1] = idHi;
+      const sec = w + (l.sectorOffset >> 2);
+      u32[sec] = sector;
+      u32[sec + 1] = 0;
+      const seg = w + (l.segmentsOffset >> 2);
+      u32[seg] = gref;
+      u32[seg + 1] = (firstSect & 0xff) | ((lastSect & 0xff) << 8);
+      this.reqProdPvt = (this.reqProdPvt + 1) >>> 0;
+      return;
+    }
     const at = this.slotOffset(this.reqProdPvt);
     const v = this.view;
-    const l = this.layout;
     v.setUint32(at, (operation & 0xff) | (1 << 8) | ((handle & 0xffff) << 16), true);
     if (l.idOffset === 8) v.setUint32(at + 4, 0, true);
     v.setUint32(at + l.idOffset, idLo >>> 0, true);
@@ -192,6 +224,28 @@ export class FrontRing {
       throw new Error(
         `blkif: backend published rsp_prod ${rp} beyond the requests (rsp_cons ${this.rspCons})`,
       );
+    }
+    const u32 = this.words;
+    const i16 = this.halves;
+    if (u32 !== null && i16 !== null) {
+      const bytes = this.bytes;
+      const mask = this.mask;
+      const stride = this.layout.requestSize;
+      let cons = this.rspCons;
+      let n = 0;
+      while (cons !== rp) {
+        const at = SRING_HEADER_SIZE + (cons & mask) * stride;
+        cons = (cons + 1) >>> 0;
+        this.rspCons = cons;
+        n++;
+        each(
+          u32[(at + BLKIF_RESPONSE_ID) >> 2],
+          u32[(at + BLKIF_RESPONSE_ID + 4) >> 2],
+          bytes[at + BLKIF_RESPONSE_OPERATION],
+          i16[(at + BLKIF_RESPONSE_STATUS) >> 1],
+        );
+      }
+      return n;
     }
     const v = this.view;
     let n = 0;
