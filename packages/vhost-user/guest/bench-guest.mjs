@@ -5,7 +5,7 @@
 // IOPS for every backend, so the ratio is the figure that matters.
 //
 //   node bench-guest.mjs [--backends=qemu-virtio,qsd[,NAME...]] [--NAME='CMD {image} {socket}']
-//                        [--baseline=qsd] [--rounds=2] [--runtime=5] [--size-mib=256]
+//                        [--baseline=qsd] [--rounds=2] [--runtime=5] [--size-mib=256] [--jobs=randread-4k,...]
 //                        [--firmware=seabios|qboot] [--cache DIR]
 //
 // qemu-virtio is QEMU's in-process virtio-blk (cache=writeback), qsd is qemu-storage-daemon's
@@ -22,6 +22,8 @@ import { BLOCK, createCheckImage, DEFAULT_LAYOUT } from './layout.mjs';
 import { prepareGuest } from './prepare.mjs';
 import { parseArgs, runGuest } from './run-guest.mjs';
 
+/** @typedef {{ rw: string, bs: string, depth: number }} BenchJob */
+
 /** The issue's jobs: rw, block size, queue depth. */
 export const BENCH_JOBS = Object.freeze([
   { rw: 'randread', bs: '4k', depth: 16 },
@@ -30,7 +32,8 @@ export const BENCH_JOBS = Object.freeze([
 ]);
 
 /**
- * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number }} BenchSample
+ * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number,
+ *   irqsPerIo: number }} BenchSample
  */
 
 /**
@@ -41,7 +44,8 @@ export const BENCH_JOBS = Object.freeze([
  * One boot running every job against one backend.
  * @param {{ guest: { kernel: string, initrd: string }, backend: string, round: number,
  *   image: string, socket: string, template?: string, runtime: number,
- *   firmware: 'seabios' | 'qboot', onDaemonCpu?: (c: DaemonCpu) => void }} o
+ *   firmware: 'seabios' | 'qboot', onDaemonCpu?: (c: DaemonCpu) => void,
+ *   jobs?: readonly BenchJob[] }} o
  * @returns {Promise<BenchSample[]>}
  */
 async function benchOnce(o) {
@@ -58,17 +62,18 @@ async function benchOnce(o) {
           });
   try {
     const cpu0 = daemon?.cpuSeconds() ?? Number.NaN;
-    const fio = BENCH_JOBS.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
+    const jobs = o.jobs ?? BENCH_JOBS;
+    const fio = jobs.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
     const run = await runGuest({
       kernel: o.guest.kernel,
       initrd: o.guest.initrd,
       firmware: o.firmware,
       backend: daemon ? { kind: 'vhost-user', socket: o.socket } : { kind: 'qemu-virtio', image: o.image },
       params: { test: 'bench', fio },
-      timeoutMs: 60_000 + BENCH_JOBS.length * (o.runtime + 1) * 3_000,
+      timeoutMs: 60_000 + jobs.length * (o.runtime + 1) * 3_000,
     });
     const results = run.steps.filter((s) => s.step === 'fio');
-    if (!run.done || results.length !== BENCH_JOBS.length || results.some((s) => !s.ok)) {
+    if (!run.done || results.length !== jobs.length || results.some((s) => !s.ok)) {
       throw new Error(`bench on ${o.backend} failed:\n${run.console}${daemon ? daemon.output() : ''}`);
     }
     const daemonCpu = (daemon?.cpuSeconds() ?? Number.NaN) - cpu0;
@@ -80,6 +85,9 @@ async function benchOnce(o) {
         round: o.round,
         iops: n('read_iops') + n('write_iops'),
         mibps: Math.round(((n('read_kibps') + n('write_kibps')) / 1024) * 10) / 10,
+        // Guest interrupts per I/O (the job's ramp-up second included in both counts).
+        irqsPerIo:
+          Math.round((n('irqs') / ((n('read_iops') + n('write_iops')) * (o.runtime + 1))) * 1000) / 1000,
       };
     });
     if (Number.isFinite(daemonCpu)) {
@@ -101,7 +109,8 @@ async function benchOnce(o) {
 /**
  * @param {{ backends: string[], templates?: Record<string, string>, rounds?: number, runtime?: number,
  *   sizeMiB?: number, firmware?: 'seabios' | 'qboot', cacheDir?: string,
- *   onSample?: (s: BenchSample) => void, onDaemonCpu?: (c: DaemonCpu) => void }} o
+ *   onSample?: (s: BenchSample) => void, onDaemonCpu?: (c: DaemonCpu) => void,
+ *   jobs?: readonly BenchJob[] }} o
  * @returns {Promise<BenchSample[]>}
  */
 export async function runBench(o) {
@@ -126,6 +135,7 @@ export async function runBench(o) {
           runtime: o.runtime ?? 5,
           firmware: o.firmware ?? 'seabios',
           onDaemonCpu: o.onDaemonCpu,
+          jobs: o.jobs,
         });
         for (const s of got) o.onSample?.(s);
         samples.push(...got);
@@ -174,6 +184,10 @@ async function main() {
     if (!t) throw new Error(`backend ${b} needs --${b}='CMD {image} {socket}'`);
     templates[b] = t;
   }
+  // --jobs=randwrite-4k,... runs a subset (names as in the output: rw-bs).
+  const only = opts.jobs?.split(',').filter(Boolean);
+  const jobs = only ? BENCH_JOBS.filter((j) => only.includes(`${j.rw}-${j.bs}`)) : undefined;
+  if (only && jobs?.length !== only.length) throw new Error(`unknown job in --jobs=${opts.jobs}`);
   const baseline = opts.baseline ?? (backends.includes('qsd') ? 'qsd' : backends[0]);
   const samples = await runBench({
     backends,
@@ -185,6 +199,7 @@ async function main() {
     cacheDir: opts.cache,
     onSample: (s) => console.log(JSON.stringify(s)),
     onDaemonCpu: (c) => console.log(JSON.stringify(c)),
+    jobs,
   });
   for (const line of summarize(samples, baseline)) console.log(JSON.stringify(line));
 }

@@ -155,6 +155,11 @@ check_fio() {
 }
 
 # --- benchmark: vmkit.fio=RW:BS:DEPTH:SECONDS[,...] ------------------------------------------
+# Interrupts taken for the disk's request queues so far (MSI-X vectors named virtioN-req.M).
+disk_irqs() {
+  awk '/-req\./ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i } END { print n + 0 }' /proc/interrupts
+}
+
 run_bench() {
   for job in $(echo "$P_fio" | tr ',' ' '); do
     rw=${job%%:*}
@@ -164,12 +169,14 @@ run_bench() {
     depth=${rest%%:*}
     secs=${rest#*:}
     ok=0
+    irq0=$(disk_irqs)
     if fio --name="$rw-$bs" --filename=$DEV --ioengine=libaio --direct=1 --rw="$rw" --bs="$bs" \
       --iodepth="$depth" --time_based --runtime="$secs" --ramp_time=1 \
       --output-format=terse --terse-version=3 >/tmp/fio.out 2>&1; then ok=1; else cat /tmp/fio.out; fi
     # Terse v3: 7/8 = read KiB/s and IOPS, 48/49 = write KiB/s and IOPS.
     line=$(awk -F';' 'NF > 49 { print "read_kibps=" $7 " read_iops=" $8 " write_kibps=" $48 " write_iops=" $49 }' /tmp/fio.out)
-    result "fio" $ok "job=$rw-$bs rw=$rw bs=$bs depth=$depth secs=$secs $line"
+    irqs=$(($(disk_irqs) - irq0))
+    result "fio" $ok "job=$rw-$bs rw=$rw bs=$bs depth=$depth secs=$secs irqs=$irqs $line"
   done
 }
 
