@@ -4,29 +4,13 @@
  * of the HostClock (never ahead of it, monotonic); shared readings follow the run structure.
  */
 import { expect } from 'chai';
-import { HostClock, VirtualClock, type Clock } from '@vmkit/core';
+import { HostClock, VirtualClock } from '@vmkit/core';
 import { BlockAcctCookie, BlockAcctStats, BlockAcctType } from '../src/accounting/index.js';
 import { CoarseHostTime } from '../src/accounting/coarse-time.js';
+import { microtask, SteppingClock } from './helpers/stepping-clock.js';
 
 const MS = 1_000_000;
 const { READ, WRITE } = BlockAcctType;
-
-/** A host-kind clock (not a HostClock) advancing by `step` ns per reading, counting readings. */
-class SteppingClock implements Clock {
-  readonly kind = 'host' as const;
-  t = 1_000_000;
-  reads = 0;
-  constructor(public step: number) {}
-  now(): number {
-    this.reads++;
-    return (this.t += this.step);
-  }
-  createTimer(): never {
-    throw new Error('no timers');
-  }
-}
-
-const microtask = (): Promise<void> => Promise.resolve();
 
 describe('accounting fast path: histograms and intervals configured at any time', () => {
   let clock: VirtualClock;

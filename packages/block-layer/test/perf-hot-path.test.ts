@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AioContext, Errno, IOVector, type Clock } from '@vmkit/core';
+import { AioContext, Errno, IOVector } from '@vmkit/core';
 import {
   BlockAcctCookie,
   BlockAcctStats,
@@ -27,25 +27,10 @@ import {
   type MaybePromise,
 } from '../src/index.js';
 import { CoarseHostTime } from '../src/accounting/coarse-time.js';
+import { microtask, SteppingClock } from './helpers/stepping-clock.js';
 
 type IoCallback = (err: NodeJS.ErrnoException | null, bytes: number) => void;
 
-/** A host-kind clock advancing by `step` ns per reading, counting readings. */
-class SteppingClock implements Clock {
-  readonly kind = 'host' as const;
-  t = 1_000_000;
-  reads = 0;
-  constructor(public step: number) {}
-  now(): number {
-    this.reads++;
-    return (this.t += this.step);
-  }
-  createTimer(): never {
-    throw new Error('no timers');
-  }
-}
-
-const microtask = (): Promise<void> => Promise.resolve();
 const settle = async (r: MaybePromise<number>): Promise<number> => r;
 
 describe('hot path: shared host-clock readings in accounting (CoarseHostTime)', () => {

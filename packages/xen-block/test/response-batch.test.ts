@@ -5,6 +5,18 @@ import { connected } from './helpers/connect.js';
 import { MiB } from './helpers/rig.js';
 
 /** Pushes `n` one-page reads of `gref` without publishing them (ids `first`, `first + 1`, ...). */
+/** A connected frontend on a device whose reads take 1000 ns of the rig's virtual clock. */
+async function slowDevice() {
+  const { rig, dev, front } = await connected();
+  await rig.machine.blockdevAdd({ driver: 'null-co', nodeName: 'slow', size: MiB, latencyNs: 1000 });
+  await front.close();
+  await rig.machine.deviceDel(dev.id);
+  const slow = await rig.addDevice({ drive: 'slow' });
+  const f = rig.frontend();
+  await f.connect();
+  return { rig, f, dp: slow.dataplane! };
+}
+
 function pushReads(front: Blkfront, n: number, gref: number, first = 0): void {
   const ring = front.ring!;
   for (let i = 0; i < n; i++) {
@@ -80,14 +92,7 @@ describe('xen-block dataplane: responses published once per batch of completions
   });
 
   it('a response is not held back by a request still in flight: the publish BH publishes it', async () => {
-    const { rig, dev, front } = await connected();
-    await rig.machine.blockdevAdd({ driver: 'null-co', nodeName: 'slow', size: MiB, latencyNs: 1000 });
-    await front.close();
-    await rig.machine.deviceDel(dev.id);
-    const slow = await rig.addDevice({ drive: 'slow' });
-    const f = rig.frontend();
-    await f.connect();
-    const dp = slow.dataplane!;
+    const { rig, f, dp } = await slowDevice();
     const page = f.allocDataPage(false);
     const read = f.submit({
       operation: BlkifOp.READ,
@@ -110,14 +115,7 @@ describe('xen-block dataplane: responses published once per batch of completions
   });
 
   it('requests published without a notification while others were in flight are taken when the batch is published', async () => {
-    const { rig, dev, front } = await connected();
-    await rig.machine.blockdevAdd({ driver: 'null-co', nodeName: 'slow', size: MiB, latencyNs: 1000 });
-    await front.close();
-    await rig.machine.deviceDel(dev.id);
-    const slow = await rig.addDevice({ drive: 'slow' });
-    const f = rig.frontend();
-    await f.connect();
-    const dp = slow.dataplane!;
+    const { rig, f, dp } = await slowDevice();
     const ring = f.ring!;
     const page = f.allocDataPage(false);
     f.responseHook = () => undefined;
