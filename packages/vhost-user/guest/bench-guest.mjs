@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { startCommandDaemon, startQemuStorageDaemon } from './daemons.mjs';
 import { BLOCK, createCheckImage, DEFAULT_LAYOUT } from './layout.mjs';
 import { prepareGuest } from './prepare.mjs';
-import { parseArgs, runGuest } from './run-guest.mjs';
+import { parseArgs, parseResultLine, runGuest } from './run-guest.mjs';
 
 /** @typedef {{ rw: string, bs: string, depth: number }} BenchJob */
 
@@ -33,7 +33,7 @@ export const BENCH_JOBS = Object.freeze([
 
 /**
  * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number,
- *   irqsPerIo: number }} BenchSample
+ *   irqsPerIo: number, daemonCpuUsPerIo: number }} BenchSample
  */
 
 /**
@@ -62,6 +62,17 @@ async function benchOnce(o) {
           });
   try {
     const cpu0 = daemon?.cpuSeconds() ?? Number.NaN;
+    // The daemon's CPU time over each job (the guest marks the start and reports the end).
+    /** @type {Map<string, number>} */
+    const jobCpu = new Map();
+    let jobStartCpu = Number.NaN;
+    /** @param {string} line */
+    const onLine = (line) => {
+      if (!daemon) return;
+      const r = parseResultLine(line);
+      if (r?.step === 'fio-start') jobStartCpu = daemon.cpuSeconds();
+      else if (r?.step === 'fio' && r.fields.job) jobCpu.set(r.fields.job, daemon.cpuSeconds() - jobStartCpu);
+    };
     const jobs = o.jobs ?? BENCH_JOBS;
     const fio = jobs.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
     const run = await runGuest({
@@ -70,6 +81,7 @@ async function benchOnce(o) {
       firmware: o.firmware,
       backend: daemon ? { kind: 'vhost-user', socket: o.socket } : { kind: 'qemu-virtio', image: o.image },
       params: { test: 'bench', fio },
+      onLine,
       timeoutMs: 60_000 + jobs.length * (o.runtime + 1) * 3_000,
     });
     const results = run.steps.filter((s) => s.step === 'fio');
@@ -88,6 +100,13 @@ async function benchOnce(o) {
         // Guest interrupts per I/O (the job's ramp-up second included in both counts).
         irqsPerIo:
           Math.round((n('irqs') / ((n('read_iops') + n('write_iops')) * (o.runtime + 1))) * 1000) / 1000,
+        // The daemon's CPU µs per I/O over the job (ramp-up second included in both).
+        daemonCpuUsPerIo:
+          Math.round(
+            ((jobCpu.get(s.fields.job) ?? Number.NaN) /
+              ((n('read_iops') + n('write_iops')) * (o.runtime + 1))) *
+              1e7,
+          ) / 10,
       };
     });
     if (Number.isFinite(daemonCpu)) {

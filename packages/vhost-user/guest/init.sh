@@ -170,6 +170,7 @@ run_bench() {
     secs=${rest#*:}
     ok=0
     irq0=$(disk_irqs)
+    result "fio-start" 1 "job=$rw-$bs"
     if fio --name="$rw-$bs" --filename=$DEV --ioengine=libaio --direct=1 --rw="$rw" --bs="$bs" \
       --iodepth="$depth" --time_based --runtime="$secs" --ramp_time=1 \
       --output-format=terse --terse-version=3 >/tmp/fio.out 2>&1; then ok=1; else cat /tmp/fio.out; fi
