@@ -4,6 +4,7 @@
  * by all requests, which come back as `opaque`: no closure is created per request.
  */
 import { VirtioBlkStatus, VirtioBlkType } from './constants.js';
+import type { VirtioBlkIo } from './io.js';
 import type { VirtioBlkRequest } from './request.js';
 
 const { OK } = VirtioBlkStatus;
@@ -12,6 +13,27 @@ const T_OUT = VirtioBlkType.OUT;
 /** virtio_blk_rw_complete: every request of the run completes on its own. */
 export function rwComplete(first: VirtioBlkRequest, ret: number): void {
   const io = first.io!;
+  if (ret < 0) {
+    rwFailed(io, first, ret);
+    return;
+  }
+  const blk = io.blk;
+  let next: VirtioBlkRequest | null = first;
+  while (next !== null) {
+    const req: VirtioBlkRequest = next;
+    next = req.mrNext;
+    req.mrNext = null;
+    // A request popped before the last reset is only freed.
+    if (!io.isStale(req)) {
+      io.complete(req, OK);
+      blk.acctDone(req.cookie);
+    }
+    io.free(req);
+  }
+}
+
+/** virtio_blk_rw_complete with an error: the error action decides per request of the run. */
+function rwFailed(io: VirtioBlkIo, first: VirtioBlkRequest, ret: number): void {
   let next: VirtioBlkRequest | null = first;
   while (next !== null) {
     const req: VirtioBlkRequest = next;
@@ -21,7 +43,7 @@ export function rwComplete(first: VirtioBlkRequest, ret: number): void {
       io.free(req);
       continue;
     }
-    if (ret < 0 && io.handleRwError(req, ret, (req.type & T_OUT) === 0, true)) continue;
+    if (io.handleRwError(req, ret, (req.type & T_OUT) === 0, true)) continue;
     io.complete(req, OK);
     io.blk.acctDone(req.cookie);
     io.free(req);

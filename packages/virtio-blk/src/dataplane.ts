@@ -8,6 +8,7 @@
 import { ConfigError, trace, type AioContext, type BottomHalf } from '@vmkit/core';
 import type { BlockBackend } from '@vmkit/block-layer';
 import type { VirtQueue, VirtioTransport } from '@vmkit/virtio';
+import type { VirtioBlkNotifier } from './io.js';
 
 /** What the dataplane needs from its device. */
 export interface DataplaneDevice {
@@ -18,7 +19,7 @@ export interface DataplaneDevice {
   setGuestNotifiers(assign: boolean): void;
 }
 
-export class VirtioBlkDataplane {
+export class VirtioBlkDataplane implements VirtioBlkNotifier {
   private startedValue = false;
   /** The context queues are processed in while started. */
   private ctx: AioContext;

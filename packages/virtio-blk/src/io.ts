@@ -1,31 +1,30 @@
 /**
  * The request path of virtio-blk (QEMU hw/block/virtio-blk.c): one pass over a virtqueue
  * (virtio_blk_handle_vq), request parsing and validation in QEMU's order
- * (virtio_blk_handle_request), completion and error actions. The completion callbacks are in
+ * (virtio_blk_handle_request), reads and writes, completion and error actions. The other
+ * commands are in commands.ts, merging in multireq.ts, the completion callbacks in
  * completions.ts, the retry of `stop`-ed requests in retry.ts.
  */
-import { BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
+import { BlockAcctType, type BlockBackend } from '@vmkit/block-layer';
 import type { AioContext } from '@vmkit/core';
 import type { VirtQueue } from '@vmkit/virtio';
 import type { VirtioBlkConf } from './conf.js';
 import {
   BDRV_REQUEST_MAX_SECTORS,
-  VIRTIO_BLK_DWZ_SEGMENT_SIZE,
-  VIRTIO_BLK_ID_BYTES,
   VIRTIO_BLK_MAX_MERGE_REQS,
   VIRTIO_BLK_OUTHDR_SIZE,
   VIRTIO_BLK_SECTOR_SIZE,
-  VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
   VirtioBlkStatus,
   VirtioBlkType,
 } from './constants.js';
 import { CapacityCache } from './capacity.js';
-import { dwzComplete, flushComplete, rwComplete } from './completions.js';
+import { handleDiscardWriteZeroes, handleFlush, handleGetId, handleScsi } from './commands.js';
+import { rwComplete } from './completions.js';
 import { MultiReqBuffer, submitMultireq } from './multireq.js';
 import { VirtioBlkRequestPool, type VirtioBlkRequest } from './request.js';
 import { StoppedRequests } from './retry.js';
 
-const { OK, IOERR, UNSUPP } = VirtioBlkStatus;
+const { IOERR, UNSUPP } = VirtioBlkStatus;
 const T_OUT = VirtioBlkType.OUT;
 /** Dispatch key: the type without the OUT and BARRIER bits. */
 const KIND_MASK = 0x7fff_fffe;
@@ -41,19 +40,19 @@ const TWO_32 = 0x1_0000_0000;
 export interface VirtioBlkIoOwner {
   /** virtio_error: the device is broken until reset. */
   virtioError(message: string): void;
-  /** A request was published on `queue`: the guest may need an interrupt. */
-  guestNotify(queue: VirtQueue): void;
-  /**
-   * Requests were submitted: run the guest-notification bottom half after the completions
-   * already queued in the context (it interrupts only for queues with published requests).
-   */
-  expectCompletions(): void;
   /** The context the queues are processed in (for the retry after a `stop` action). */
   readonly ioContext: AioContext;
 }
 
-function le32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+/** Who interrupts the guest for completed requests (the dataplane's notification bottom half). */
+export interface VirtioBlkNotifier {
+  /** A request was completed on `queue` (its used element filled): the guest may need an interrupt. */
+  notify(queue: VirtQueue): void;
+  /**
+   * Requests were submitted: run the guest-notification bottom half after the completions
+   * already queued in the context (it interrupts only for queues with published requests).
+   */
+  scheduleNotify(): void;
 }
 
 export class VirtioBlkIo {
@@ -67,15 +66,17 @@ export class VirtioBlkIo {
   private readonly sectorMask: number;
   /** Logical block size minus one (the size is a power of two). */
   private readonly blockMask: number;
-  /** The serial as bytes followed by a NUL. */
-  private readonly serial: Uint8Array;
+  /** The serial as bytes followed by a NUL (GET_ID). */
+  readonly serial: Uint8Array;
   /** The disk size for sectRangeOk. */
   private readonly capacity: CapacityCache;
 
   constructor(
     private readonly owner: VirtioBlkIoOwner,
     readonly blk: BlockBackend,
-    private readonly conf: VirtioBlkConf,
+    readonly conf: VirtioBlkConf,
+    /** Held directly: every completion goes through it. */
+    private readonly notifier: VirtioBlkNotifier,
   ) {
     this.sectorMask = conf.logicalBlockSize / VIRTIO_BLK_SECTOR_SIZE - 1;
     this.blockMask = conf.logicalBlockSize - 1;
@@ -129,7 +130,7 @@ export class VirtioBlkIo {
       // Completions a backend delivers from bottom halves of this context are now queued: the
       // notification bottom half queued behind them interrupts the guest once for all of them
       // in the same batch, instead of one batch later (it is a no-op when none completed).
-      if (this.pool.live > 0) this.owner.expectCompletions();
+      if (this.pool.live > 0) this.notifier.scheduleNotify();
     } finally {
       blk.ioUnplug();
       ctx.deferCallEnd();
@@ -163,21 +164,17 @@ export class VirtioBlkIo {
       case KIND_RW:
         return this.handleRw(req, mrb, (type & T_OUT) !== 0, sector);
       case KIND_FLUSH:
-        this.handleFlush(req, mrb);
+        handleFlush(this, req, mrb);
         return 0;
-      case KIND_GET_ID: {
-        const room = req.inLen - 1;
-        const size = Math.min(this.serial.length, room, VIRTIO_BLK_ID_BYTES);
-        if (size > 0) elem.inSg.copyFrom(this.serial.subarray(0, size), 0);
-        this.completeAndFree(req, OK);
+      case KIND_GET_ID:
+        handleGetId(this, req);
         return 0;
-      }
       case KIND_SCSI:
-        this.completeAndFree(req, this.handleScsi(req));
+        handleScsi(this, req);
         return 0;
       case KIND_DISCARD:
       case KIND_WRITE_ZEROES:
-        return this.handleDiscardWriteZeroes(req, type);
+        return handleDiscardWriteZeroes(this, req, type);
       default:
         // Zoned commands, SECURE_ERASE/ZONE_APPEND and unknown types.
         this.completeAndFree(req, UNSUPP);
@@ -197,18 +194,18 @@ export class VirtioBlkIo {
       req.qiovKind = 0;
     }
     if (elem.outNum < 1 || elem.inNum < 1) {
-      this.owner.virtioError('virtio-blk missing headers');
+      this.deviceError('virtio-blk missing headers');
       return false;
     }
     const out = elem.outSg;
     if (out.size < VIRTIO_BLK_OUTHDR_SIZE) {
-      this.owner.virtioError('virtio-blk request outhdr too short');
+      this.deviceError('virtio-blk request outhdr too short');
       return false;
     }
     const inViews = elem.inSg.views;
     const last = inViews[inViews.length - 1];
     if (last === undefined || last.length < 1) {
-      this.owner.virtioError('virtio-blk request inhdr too short');
+      this.deviceError('virtio-blk request inhdr too short');
       return false;
     }
     req.inLen = elem.inSg.size;
@@ -222,7 +219,7 @@ export class VirtioBlkIo {
   }
 
   /** virtio_blk_sect_range_ok. */
-  private sectRangeOk(sector: number, size: number): boolean {
+  sectRangeOk(sector: number, size: number): boolean {
     // An integer shift for the sizes of reads and writes (below 2^31).
     const nbSectors = size < 0x8000_0000 ? size >>> 9 : Math.floor(size / VIRTIO_BLK_SECTOR_SIZE);
     if (nbSectors > BDRV_REQUEST_MAX_SECTORS) return false;
@@ -285,82 +282,6 @@ export class VirtioBlkIo {
     req.qiovKind = isWrite ? 2 : 1;
   }
 
-  /** virtio_blk_handle_flush: buffered writes go first. */
-  private handleFlush(req: VirtioBlkRequest, mrb: MultiReqBuffer): void {
-    this.blk.acctStart(req.cookie, 0, BlockAcctType.FLUSH);
-    if (mrb.isWrite && mrb.numReqs > 0) submitMultireq(this.blk, mrb, rwComplete);
-    this.blk.aioFlush(flushComplete, req);
-  }
-
-  /**
-   * SCSI passthrough is not supported (VIRTIO_BLK_F_SCSI is never offered): IOERR without room
-   * for its headers, else UNSUPP; `errors` of the SCSI in-header (the start of the next-to-last
-   * device-writable buffer, clipped to it) is set to 255 so the guest's ioctl fails.
-   */
-  private handleScsi(req: VirtioBlkRequest): number {
-    const elem = req.elem;
-    if (elem.outNum < 2 || elem.inNum < 3) return IOERR;
-    const views = elem.inSg.views;
-    const scsi = views[views.length - 2];
-    if (scsi !== undefined) {
-      const errors = [255, 0, 0, 0];
-      for (let i = 0; i < 4 && i < scsi.length; i++) scsi[i] = errors[i];
-    }
-    return UNSUPP;
-  }
-
-  /** The discard / write-zeroes branch of virtio_blk_handle_request and its validation (§4.3). */
-  private handleDiscardWriteZeroes(req: VirtioBlkRequest, type: number): number {
-    const elem = req.elem;
-    const isWriteZeroes = (type & ~VirtioBlkType.BARRIER) === VirtioBlkType.WRITE_ZEROES;
-    const payload = elem.outSg.size - VIRTIO_BLK_OUTHDR_SIZE;
-    if ((type & T_OUT) === 0 || payload > VIRTIO_BLK_DWZ_SEGMENT_SIZE) {
-      this.completeAndFree(req, UNSUPP);
-      return 0;
-    }
-    if (payload < VIRTIO_BLK_DWZ_SEGMENT_SIZE) {
-      this.owner.virtioError('virtio-blk discard/write_zeroes header too short');
-      return -1;
-    }
-    const seg = req.header;
-    elem.outSg.copyTo(seg, VIRTIO_BLK_OUTHDR_SIZE, VIRTIO_BLK_DWZ_SEGMENT_SIZE);
-    const sector = le32(seg, 0) + le32(seg, 4) * TWO_32;
-    const numSectors = le32(seg, 8);
-    const flags = le32(seg, 12);
-    const status = this.startDiscardWriteZeroes(req, isWriteZeroes, sector, numSectors, flags);
-    if (status !== OK) {
-      if (isWriteZeroes) this.blk.acctInvalid(BlockAcctType.WRITE);
-      this.completeAndFree(req, status);
-    }
-    return 0;
-  }
-
-  /** virtio_blk_handle_discard_write_zeroes: OK when submitted, else the status to answer. */
-  private startDiscardWriteZeroes(
-    req: VirtioBlkRequest,
-    isWriteZeroes: boolean,
-    sector: number,
-    numSectors: number,
-    flags: number,
-  ): number {
-    const max = isWriteZeroes ? this.conf.maxWriteZeroesSectors : this.conf.maxDiscardSectors;
-    if (numSectors > max) return IOERR;
-    const bytes = numSectors * VIRTIO_BLK_SECTOR_SIZE;
-    if (!this.sectRangeOk(sector, bytes)) return IOERR;
-    if ((flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0) return UNSUPP;
-    req.sectorNum = sector;
-    const offset = sector * VIRTIO_BLK_SECTOR_SIZE;
-    if (isWriteZeroes) {
-      const unmap = (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0;
-      this.blk.acctStart(req.cookie, bytes, BlockAcctType.WRITE);
-      this.blk.aioPwriteZeroes(offset, bytes, unmap ? RequestFlags.MAY_UNMAP : 0, dwzComplete, req);
-    } else {
-      if ((flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) !== 0) return UNSUPP;
-      this.blk.aioPdiscard(offset, bytes, dwzComplete, req);
-    }
-    return OK;
-  }
-
   // ---- completion ---------------------------------------------------------------------------
 
   /**
@@ -374,14 +295,19 @@ export class VirtioBlkIo {
     req.setStatus(status);
     // used.idx is written once for the batch, by the guest-notification bottom half.
     queue.fillNext(req.elem, req.inLen);
-    this.owner.guestNotify(queue);
+    this.notifier.notify(queue);
+  }
+
+  /** virtio_error: the guest broke the protocol, the device is broken until reset. */
+  deviceError(message: string): void {
+    this.owner.virtioError(message);
   }
 
   free(req: VirtioBlkRequest): void {
     this.pool.release(req);
   }
 
-  private completeAndFree(req: VirtioBlkRequest, status: number): void {
+  completeAndFree(req: VirtioBlkRequest, status: number): void {
     this.complete(req, status);
     this.pool.release(req);
   }

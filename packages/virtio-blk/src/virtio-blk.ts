@@ -89,16 +89,6 @@ export class VirtioBlk extends VirtioDevice implements VirtioBlkIoOwner {
     return this.state?.dataplane.context ?? this.machine.mainContext;
   }
 
-  /** @internal VirtioBlkIoOwner. */
-  guestNotify(queue: VirtQueue): void {
-    this.state?.dataplane.notify(queue);
-  }
-
-  /** @internal VirtioBlkIoOwner. */
-  expectCompletions(): void {
-    this.state?.dataplane.scheduleNotify();
-  }
-
   // ---- lifecycle ----------------------------------------------------------------------------
 
   /**
@@ -126,8 +116,8 @@ export class VirtioBlk extends VirtioDevice implements VirtioBlkIoOwner {
         conf.iothread !== undefined ? this.machine.iothread(conf.iothread) : null;
       const originalWce = blk.enableWriteCache;
       this.setOfferedFeatures(this.features(originalWce));
-      const io = new VirtioBlkIo(this, blk, conf);
       const dataplane = new VirtioBlkDataplane(this, blk, iothread, this.machine.mainContext);
+      const io = new VirtioBlkIo(this, blk, conf, dataplane);
       const geometry = guessGeometry(Math.max(0, blk.nbSectors()));
       const disposeRunState = this.machine.onRunStateChange((running) => {
         if (running) this.state?.io.restart();

@@ -7,6 +7,8 @@
  * Run: npm run bench -w @vmkit/xen-block (or node dist/bench/bench-xen-block.js [count] [rounds]).
  * Each configuration runs `rounds` times, interleaved; the median run is printed.
  */
+// First: it wraps setImmediate before @vmkit/core captures it.
+import { macrotaskTurns } from './turn-counter.js';
 import { BLOCK_LAYER, Machine } from '@vmkit/core';
 import { BlockBackend, blockLayerPlugin, runBench, type BlockLayer } from '@vmkit/block-layer';
 import { IN_PROCESS_XEN, xenBusPlugin, type InProcessXen } from '@vmkit/xen-bus';
@@ -52,9 +54,11 @@ async function direct(n: number, account: boolean, iothread: boolean): Promise<L
       m.objectAdd({ type: 'iothread', id: 'io0' });
       blk.setAioContext(m.iothread('io0'));
     }
+    const turns0 = macrotaskTurns();
     const cpu0 = process.cpuUsage();
     const r = await runBench(blk, { count: n, depth: DEPTH, bufsize: SIZE, account });
     const cpu = cpuSeconds(cpu0);
+    const turns = macrotaskTurns() - turns0;
     if (r.error !== 0) throw new Error(`direct bench failed: ${r.error}`);
     await blk.unref();
     const name = `direct BlockBackend read${account ? ' + accounting' : ''}${iothread ? ', iothread' : ''}`;
@@ -67,6 +71,7 @@ async function direct(n: number, account: boolean, iothread: boolean): Promise<L
       depth: DEPTH,
       size: SIZE,
       seconds: r.seconds,
+      turnsPerRoundTrip: perRoundTrip(turns, n),
     };
   } finally {
     await m.destroy();
@@ -90,11 +95,13 @@ async function device(n: number, iothread: boolean, protocol: 'native' | 'x86_32
     const front = new Blkfront(guest, { protocol });
     await front.connect();
     const stream = new BlkfrontStream(front, { count: n, depth: DEPTH, size: SIZE });
+    const turns0 = macrotaskTurns();
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const r = await stream.run();
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = cpuSeconds(cpu0);
+    const turns = macrotaskTurns() - turns0;
     if (r.errors !== 0 || r.unexpected !== 0)
       throw new Error(`device bench: ${r.errors} errors, ${r.unexpected} unexpected`);
     await front.close();
@@ -107,12 +114,18 @@ async function device(n: number, iothread: boolean, protocol: 'native' | 'x86_32
       depth: DEPTH,
       size: SIZE,
       seconds,
+      turnsPerRoundTrip: perRoundTrip(turns, n),
       notificationsToBackend: r.notificationsSent,
       interruptsToGuest: r.interrupts,
     };
   } finally {
     await m.destroy();
   }
+}
+
+/** Macrotask turns (setImmediate callbacks, all contexts) per DEPTH requests completed. */
+function perRoundTrip(turns: number, n: number): number {
+  return Math.round((turns / (n / DEPTH)) * 100) / 100;
 }
 
 function print(line: Line): void {

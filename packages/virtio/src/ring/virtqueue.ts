@@ -1,46 +1,21 @@
 /**
  * A split virtqueue over GuestMemory (QEMU hw/virtio/virtio.c, split-ring half): pop/fill/flush,
  * EVENT_IDX and flag-based notification suppression, and the per-queue host/guest notifiers a
- * dataplane moves between contexts.
+ * dataplane moves between contexts. The ring accesses are in avail-ring.ts and used-ring.ts, the
+ * chain walk in descriptor-chain.ts.
  */
 import { EventNotifier, trace, type AioContext, type GuestMemory } from '@vmkit/core';
-import {
-  VRING_AVAIL_F_NO_INTERRUPT,
-  VRING_USED_F_NO_NOTIFY,
-  VirtioFeature,
-  VirtioInterrupt,
-} from '../constants.js';
+import { VRING_AVAIL_F_NO_INTERRUPT, VirtioFeature, VirtioInterrupt } from '../constants.js';
 import { DescriptorChainWalker, regionSlice } from './descriptor-chain.js';
 import { RegionCursor } from './guest-regions.js';
-import {
-  availEventOffset,
-  availRingSize,
-  descTableSize,
-  usedEventOffset,
-  usedRingSize,
-  vringNeedEvent,
-} from './layout.js';
+import { AvailRing } from './avail-ring.js';
+import { availRingSize, descTableSize, usedRingSize } from './layout.js';
+import { UsedRing } from './used-ring.js';
 import { VirtQueueElement } from './virtqueue-element.js';
 import type { VirtQueueErrorKind } from './virtqueue-error.js';
+import type { HostNotifierHandler, VirtQueueOwner } from './virtqueue-owner.js';
 
-/** What a queue needs from its device (implemented by VirtioDevice). */
-export interface VirtQueueOwner {
-  /** A device-level error stops every queue. */
-  readonly broken: boolean;
-  /** Guest notifiers are assigned: interrupts go through each queue's `guestNotifier`. */
-  readonly guestNotifiersAssigned: boolean;
-  /** virtio_error for a malformed ring or chain. */
-  queueError(queue: VirtQueue, kind: VirtQueueErrorKind): void;
-  /** Sets interrupt status bits and updates the line (virtio_irq). */
-  raiseInterrupt(bits: number): void;
-  /** Sets interrupt status bits without touching the line (the irqfd path raises it). */
-  setInterruptStatus(bits: number): void;
-  /** Called by the default host-notifier handler (virtio_queue_notify_vq). */
-  handleQueueNotify(queue: VirtQueue): void;
-}
-
-/** Handler run when the guest kicks a queue whose host notifier is attached. */
-export type HostNotifierHandler = (queue: VirtQueue) => void;
+export type { HostNotifierHandler, VirtQueueOwner } from './virtqueue-owner.js';
 
 const negotiated = (features: bigint, bit: number): boolean => (features & (1n << BigInt(bit))) !== 0n;
 
@@ -57,28 +32,19 @@ export class VirtQueue {
   private readyValue = false;
   private brokenValue = false;
 
-  // Resolved ring areas: DataViews over exactly the avail and used rings, so ring offsets are
-  // small integers (an offset into a large region would make the arithmetic floating-point).
-  private availView: DataView | null = null;
-  private usedView: DataView | null = null;
-  /** The size the rings were mapped with (ring accesses stay inside the views). */
-  private ringSize = 0;
-  /** ringSize - 1 when it is a power of two (ring slot = index & mask), else -1. */
-  private slotMask = -1;
+  // The rings, resolved to DataViews over exactly their areas (so ring offsets are small integers:
+  // an offset into a large region would make the arithmetic floating-point).
+  /** The driver area and the device's position in it (last_avail_idx, shadow_avail_idx). */
+  private readonly availRing = new AvailRing();
+  /** The device area: element and index writes, what the guest was last signalled. */
+  private readonly usedRing = new UsedRing();
   private readonly cursor = new RegionCursor();
   private readonly walker = new DescriptorChainWalker(this.cursor);
 
   // Split-ring state (QEMU VirtQueue fields of the same names).
-  private lastAvail = 0;
-  private shadowAvail = 0;
-  private usedIdxValue = 0;
-  private signalledUsed = 0;
-  private signalledUsedValid = false;
   private notification = true;
   private inUseValue = 0;
   private epoch = 0;
-  /** Elements filled by fillNext() and not yet made visible by publish(). */
-  private unpublished = 0;
 
   // Negotiated ring features.
   private eventIdx = false;
@@ -132,11 +98,11 @@ export class VirtQueue {
   }
   /** Next avail index the device will consume. */
   get lastAvailIdx(): number {
-    return this.lastAvail;
+    return this.availRing.last;
   }
   /** Next used index the device will publish. */
   get usedIdx(): number {
-    return this.usedIdxValue;
+    return this.usedRing.idx;
   }
   /** Elements popped and not yet pushed or detached. */
   get inUse(): number {
@@ -193,10 +159,8 @@ export class VirtQueue {
       return false;
     }
     this.walker.setTable(regionSlice(d, this.desc, descTableSize(size)), size);
-    this.availView = regionSlice(a, this.avail, availRingSize(size));
-    this.usedView = regionSlice(u, this.used, usedRingSize(size));
-    this.ringSize = size;
-    this.slotMask = (size & (size - 1)) === 0 ? size - 1 : -1;
+    this.availRing.map(regionSlice(a, this.avail, availRingSize(size)), size);
+    this.usedRing.map(regionSlice(u, this.used, usedRingSize(size)), size);
     return true;
   }
 
@@ -210,13 +174,12 @@ export class VirtQueue {
   /** virtio_reset for one queue: initial size, no rings, indexes 0, notifications on, not broken. */
   reset(): void {
     // What was filled and not published is dropped with everything else.
-    this.unpublished = 0;
+    this.usedRing.unpublished = 0;
     this.disable();
     this.sizeValue = this.maxSize;
     this.desc = this.avail = this.used = 0;
-    this.lastAvail = this.shadowAvail = this.usedIdxValue = 0;
-    this.signalledUsed = 0;
-    this.signalledUsedValid = false;
+    this.availRing.restore(0);
+    this.usedRing.reset();
     this.notification = true;
     this.inUseValue = 0;
     this.brokenValue = false;
@@ -229,11 +192,11 @@ export class VirtQueue {
    */
   restoreIndices(lastAvailIdx: number): void {
     this.publish();
-    const used = this.usedView;
-    this.lastAvail = this.shadowAvail = lastAvailIdx & 0xffff;
-    this.usedIdxValue = used === null ? this.lastAvail : used.getUint16(2, true);
-    this.inUseValue = (this.lastAvail - this.usedIdxValue) & 0xffff;
-    this.signalledUsedValid = false;
+    const used = this.usedRing;
+    const avail = this.availRing;
+    avail.restore(lastAvailIdx);
+    used.restore(used.view === null ? avail.last : used.readGuestIdx());
+    this.inUseValue = (avail.last - used.idx) & 0xffff;
   }
 
   // ---- device side ----
@@ -244,18 +207,14 @@ export class VirtQueue {
    * exactly the chain popped: see VirtQueueElement.reused).
    */
   pop(into?: VirtQueueElement): VirtQueueElement | null {
-    const availView = this.availView;
-    if (availView === null || this.broken) return null;
+    const avail = this.availRing;
+    if (avail.view === null || this.broken) return null;
     // avail.idx is read once and then trusted until consumed up to it (no double fetch).
-    if (
-      this.shadowAvail === this.lastAvail &&
-      (!this.fetchAvailIdx() || this.shadowAvail === this.lastAvail)
-    ) {
+    if (avail.shadow === avail.last && (!this.fetchAvailIdx() || avail.shadow === avail.last)) {
       return null;
     }
-    const head = availView.getUint16(4 + 2 * this.slot(this.lastAvail), true);
-    this.lastAvail = (this.lastAvail + 1) & 0xffff;
-    if (this.eventIdx) this.setAvailEvent(this.lastAvail);
+    const head = avail.takeHead();
+    if (this.eventIdx) this.setAvailEvent(avail.last);
 
     const elem = into ?? new VirtQueueElement();
     // The walker empties the element unless it keeps the same chain (see VirtQueueElement.reused).
@@ -277,9 +236,9 @@ export class VirtQueue {
    * the elements fillNext() filled, which it publishes too.
    */
   push(elem: VirtQueueElement, len: number): void {
-    const n = this.unpublished;
+    const n = this.usedRing.unpublished;
     if (this.fill(elem, len, n)) {
-      this.unpublished = 0;
+      this.usedRing.unpublished = 0;
       this.flush(n + 1);
     } else {
       this.publish();
@@ -293,22 +252,24 @@ export class VirtQueue {
    * written (see fill).
    */
   fillNext(elem: VirtQueueElement, len: number): boolean {
-    if (!this.fill(elem, len, this.unpublished)) return false;
-    this.unpublished++;
+    const used = this.usedRing;
+    if (!this.fill(elem, len, used.unpublished)) return false;
+    used.unpublished++;
     return true;
   }
 
   /** Makes the elements fillNext() filled visible with one used.idx update (virtqueue_flush). */
   publish(): void {
-    const n = this.unpublished;
+    const used = this.usedRing;
+    const n = used.unpublished;
     if (n === 0) return;
-    this.unpublished = 0;
+    used.unpublished = 0;
     this.flush(n);
   }
 
   /** Elements filled by fillNext() and not published yet. */
   get unpublishedCount(): number {
-    return this.unpublished;
+    return this.usedRing.unpublished;
   }
 
   /**
@@ -316,28 +277,17 @@ export class VirtQueue {
    * when nothing was written (queue broken or reset since the element was popped).
    */
   fill(elem: VirtQueueElement, len: number, idx: number): boolean {
-    const used = this.usedView;
-    if (used === null || this.broken || elem.epoch !== this.epoch) return false;
-    const off = 4 + 8 * this.slot((this.usedIdxValue + idx) & 0xffff);
-    used.setUint32(off, elem.head, true);
-    used.setUint32(off + 4, len >>> 0, true);
+    const used = this.usedRing;
+    if (used.view === null || elem.epoch !== this.epoch || this.broken) return false;
+    used.write(idx, elem.head, len);
     return true;
   }
 
   /** Makes `count` filled elements visible: used.idx is written after the elements (virtqueue_flush). */
   flush(count: number): void {
-    const used = this.usedView;
-    if (used === null || this.broken) {
-      this.inUseValue = Math.max(0, this.inUseValue - count);
-      return;
-    }
-    const old = this.usedIdxValue;
-    const next = (old + count) & 0xffff;
-    used.setUint16(2, next, true);
-    this.usedIdxValue = next;
+    const used = this.usedRing;
+    if (used.view !== null && !this.broken) used.flush(count);
     this.inUseValue = Math.max(0, this.inUseValue - count);
-    // If the last signalled index fell inside the published window, its value is stale.
-    if (((next - this.signalledUsed) & 0xffff) < ((next - old) & 0xffff)) this.signalledUsedValid = false;
   }
 
   /** Gives an element back without publishing it (virtqueue_detach_element). */
@@ -349,15 +299,17 @@ export class VirtQueue {
   /** Puts the last popped element back so the next pop returns it again (virtqueue_unpop). */
   unpop(elem: VirtQueueElement): void {
     if (elem.epoch !== this.epoch) return;
-    this.lastAvail = (this.lastAvail - 1) & 0xffff;
+    const avail = this.availRing;
+    avail.last = (avail.last - 1) & 0xffff;
     this.detach(elem);
   }
 
   /** True when no chain is available (virtio_queue_empty); a broken or unready queue is empty. */
   isEmpty(): boolean {
-    if (this.availView === null || this.broken) return true;
-    if (this.shadowAvail !== this.lastAvail) return false;
-    return !this.fetchAvailIdx() || this.shadowAvail === this.lastAvail;
+    const avail = this.availRing;
+    if (avail.view === null || this.broken) return true;
+    if (avail.shadow !== avail.last) return false;
+    return !this.fetchAvailIdx() || avail.shadow === avail.last;
   }
 
   /**
@@ -367,28 +319,22 @@ export class VirtQueue {
    */
   setNotification(enabled: boolean): void {
     this.notification = enabled;
-    const used = this.usedView;
-    if (used === null || this.broken) return;
+    const used = this.usedRing;
+    if (used.view === null || this.broken) return;
     if (this.eventIdx) {
-      if (enabled && this.fetchAvailIdx()) this.setAvailEvent(this.shadowAvail);
+      if (enabled && this.fetchAvailIdx()) this.setAvailEvent(this.availRing.shadow);
     } else {
-      const flags = used.getUint16(0, true);
-      used.setUint16(0, enabled ? flags & ~VRING_USED_F_NO_NOTIFY : flags | VRING_USED_F_NO_NOTIFY, true);
+      used.setNoNotify(!enabled);
     }
   }
 
   /** Whether the guest wants an interrupt for what was just flushed (virtio_split_should_notify). */
   shouldNotify(): boolean {
-    const availView = this.availView;
-    if (availView === null || this.broken) return false;
+    const avail = this.availRing;
+    if (avail.view === null || this.broken) return false;
     if (this.notifyOnEmpty && this.inUseValue === 0 && this.isEmpty()) return true;
-    if (!this.eventIdx) return (availView.getUint16(0, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
-    const valid = this.signalledUsedValid;
-    this.signalledUsedValid = true;
-    const old = this.signalledUsed;
-    const next = (this.signalledUsed = this.usedIdxValue);
-    const usedEvent = availView.getUint16(usedEventOffset(this.ringSize), true);
-    return !valid || vringNeedEvent(usedEvent, next, old);
+    if (!this.eventIdx) return (avail.flags() & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    return this.usedRing.needsEvent(avail.usedEvent());
   }
 
   /** Raises the used-buffer interrupt if the guest wants it (virtio_notify). */
@@ -428,32 +374,21 @@ export class VirtQueue {
 
   // ---- internals ----
 
-  /** Ring slot of a 16-bit ring index. */
-  private slot(index: number): number {
-    const mask = this.slotMask;
-    return mask >= 0 ? index & mask : index % this.ringSize;
-  }
-
   private fetchAvailIdx(): boolean {
-    const idx = this.availView!.getUint16(2, true);
-    if (((idx - this.lastAvail) & 0xffff) > this.ringSize) {
-      this.fail('avail-idx-jump');
-      return false;
-    }
-    this.shadowAvail = idx;
-    return true;
+    if (this.availRing.fetchIdx()) return true;
+    this.fail('avail-idx-jump');
+    return false;
   }
 
   /** vring_set_avail_event: only while notifications are wanted. */
   private setAvailEvent(value: number): void {
-    if (!this.notification) return;
-    this.usedView!.setUint16(availEventOffset(this.ringSize), value, true);
+    if (this.notification) this.usedRing.setAvailEvent(value);
   }
 
   private unmapRings(): void {
     this.walker.setTable(null, 0);
-    this.availView = null;
-    this.usedView = null;
+    this.availRing.unmap();
+    this.usedRing.unmap();
   }
 
   private fail(kind: VirtQueueErrorKind): void {

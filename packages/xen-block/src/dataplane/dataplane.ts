@@ -16,11 +16,17 @@
  * Responses are batched: each completion writes its response slot at once (rsp_prod_pvt++), but
  * `rsp_prod` is published, the notification decided and the ring re-checked for more requests
  * once per run of completions (QEMU does all three per response in xen_block_send_response).
- * The run ends when nothing is left in flight, or else at the publish bottom half, which the
- * first unpublished response schedules; a BH scheduled meanwhile runs after the completions
- * already queued in the context, so one batch of completions is published once. The frontend
- * sees the same responses and gets a notification whenever `rsp_event` falls in the published
- * range: exactly RING_PUSH_RESPONSES_AND_CHECK_NOTIFY over the batch.
+ * The run ends when nothing is left in flight, or else at the publish bottom half. A pass that
+ * leaves requests in flight schedules it, so it runs behind the completions the BlockBackend
+ * queued in the context meanwhile and publishes them in their own turn; the first unpublished
+ * response schedules it too (completions from elsewhere). The frontend sees the same responses
+ * and gets a notification whenever `rsp_event` falls in the published range: exactly
+ * RING_PUSH_RESPONSES_AND_CHECK_NOTIFY over the batch.
+ *
+ * After notifying the frontend, a pass is scheduled (a poll of the ring, as QEMU's AioContext
+ * polling runs xen_device_poll): it runs behind the frontend's interrupt handler when both
+ * share a context, taking the requests that handler publishes a turn before their notification
+ * would. A pass that finds nothing published stops at once.
  */
 import { trace, type AioContext, type BottomHalf } from '@vmkit/core';
 import { BlockAcctType, Perm, type BlockBackend } from '@vmkit/block-layer';
@@ -235,6 +241,10 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     const conn = this.conn;
     if (conn === null || this.stopping || this.blk.inDrain) return false;
     const ring = conn.ring;
+    this.moreWork = 0;
+    // Nothing published since the last pass (a notification for requests a poll pass already
+    // took, or a poll finding nothing): nothing else to do.
+    if (ring.beginPass() === 0) return false;
     const blk = this.blk;
     const disk = this.disk;
     disk.length = blk.bs?.totalBytes ?? 0;
@@ -244,8 +254,6 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     const batch = inflightAtStart > IO_PLUG_THRESHOLD;
     let batched = 0;
     let doneSomething = false;
-    this.moreWork = 0;
-    ring.beginPass();
     if (batch) this.ctx.deferCallBegin();
     this.inPass = true;
     try {
@@ -255,7 +263,7 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
           this.moreWork++;
           break;
         }
-        ring.takeRequest(request.req);
+        ring.takeNext(request.req);
         doneSomething = true;
         const parsed = parseBlkifRequest(request.req, disk, request.parsed);
         if (typeof parsed === 'string') {
@@ -284,6 +292,10 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     }
     // Responses answered within the pass (parse errors) are published with the pass.
     if (this.unpublished !== 0) this.endOfBatch();
+    // Completions the BlockBackend delivers from bottom halves of this context are now queued:
+    // the publish BH queued behind them publishes their whole batch in the same turn, instead
+    // of a turn later (like virtio-blk's expectCompletions).
+    if (this.requestsInflight !== 0) this.publishBh.schedule();
     return doneSomething;
   }
 
@@ -345,6 +357,10 @@ export class XenBlockDataPlane implements XenBlockRequestOwner {
     if (notify) {
       conn.channel.notify();
       this.notifications++;
+      // Poll for the frontend's answer: a pass queued behind its interrupt handler takes the
+      // requests it publishes in the same turn, where its notification would wake us a turn
+      // later (QEMU's xen_device_poll runs this handler from the AioContext's polling too).
+      if (!this.stopping && !this.blk.inDrain) this.bh.schedule();
     }
   }
 

@@ -191,10 +191,19 @@ export class BackRing {
    */
   takeRequest(dest: BlkifRequest): boolean {
     if (!this.hasRequest()) return false;
+    this.takeNext(dest);
+    return true;
+  }
+
+  /**
+   * takeRequest() for a caller that has just seen hasRequest() return true (the dataplane's
+   * loop, which checks before it takes a request struct): the same copy and consume, without
+   * checking the pass bounds a second time.
+   */
+  takeNext(dest: BlkifRequest): void {
     this.copySlot(this.reqCons, dest);
     this.reqCons = (this.reqCons + 1) >>> 0;
     this.passBudget--;
-    return true;
   }
 
   /**

@@ -88,7 +88,10 @@ export function blkifAccounting(operation: number): BlkifAccounting {
 
 const INT64_MAX_SECTORS = (2n ** 63n - 1n) / BigInt(BLKIF_SECTOR_SIZE);
 
-/** The result of a successful parse; preallocate one per request struct and reuse it. */
+/**
+ * The result of a successful parse (its fields mean nothing after a failed one); preallocate one
+ * per request struct and reuse it.
+ */
 export class BlkifParsedRequest {
   action: BlkifAction = 'read';
   /** FLUSH_DISKCACHE: flush before anything else. */
@@ -130,19 +133,27 @@ export function parseBlkifRequest(
   disk: BlkifDisk,
   out: BlkifParsedRequest,
 ): BlkifParsedRequest | BlkifParseError {
-  out.reset();
+  // Every success path writes every field once (no reset() first): read, write and flush here
+  // and below, discard in parseDiscard.
   const op = req.operation;
   switch (op) {
     case BlkifOp.READ:
       out.action = 'read';
+      out.presync = false;
       break;
     case BlkifOp.WRITE:
       out.action = 'write';
+      out.presync = false;
       break;
     case BlkifOp.FLUSH_DISKCACHE:
       out.action = 'flush';
       out.presync = true;
-      if (req.nrSegments === 0) return out;
+      if (req.nrSegments === 0) {
+        out.start = 0;
+        out.size = 0;
+        out.segmentCount = 0;
+        return noDiscard(out);
+      }
       break;
     case BlkifOp.DISCARD:
       return parseDiscard(req, out);
@@ -183,11 +194,23 @@ export function parseBlkifRequest(
   const start = req.sectorNumberSafe * BLKIF_SECTOR_SIZE;
   if (start > disk.length - size) return 'beyond-end';
   out.start = start;
+  return noDiscard(out);
+}
+
+// The discard fields of a success that is not a discard.
+function noDiscard(out: BlkifParsedRequest): BlkifParsedRequest {
+  out.discardOffset = 0n;
+  out.discardBytes = 0n;
+  out.discardSecure = false;
   return out;
 }
 
 function parseDiscard(req: BlkifRequest, out: BlkifParsedRequest): BlkifParsedRequest | BlkifParseError {
   out.action = 'discard';
+  out.presync = false;
+  out.start = 0;
+  out.size = 0;
+  out.segmentCount = 0;
   const sector = req.sectorNumber;
   const count = req.nrSectors;
   // u64 wrap-around of sector + count, or a byte range beyond INT64_MAX: both mean the exact
