@@ -5,8 +5,11 @@
  *
  * Lifetime: while a watcher is started its JS object is held strongly (like a Node socket it
  * keeps the loop alive and cannot be collected); when stopped it is held weakly. The callback
- * is a non-enumerable property of that object, not a native reference, so that a callback which
- * refers back to its watcher (as wrappers do) makes no cycle through a GC root. The native
+ * is kept alive by a non-enumerable, read-only property of that object, not by a strong native
+ * reference, so that a callback which refers back to its watcher (as wrappers do) makes no cycle
+ * through a GC root. A weak reference to the callback is what an event uses to reach it: no
+ * property lookup per event, and it is valid as long as the object (which owns the property)
+ * lives, which is always the case while events can arrive. The native
  * record is freed once both the uv handle is closed (uv_close callback) and the JS object is
  * finalized. An async environment cleanup hook closes handles still open when a worker or the
  * process shuts down, and Node waits for it: a worker unloads the addon afterwards, and a close
@@ -14,16 +17,26 @@
  */
 #include "common.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <uv.h>
 
 typedef enum { W_NONE, W_OPEN, W_CLOSING, W_CLOSED } watcher_state;
 
+/*
+ * WATCH_EVENTFD: the descriptor is an eventfd; each readable event reads (resets) its counter
+ * here and calls back only if it was non-zero. That saves the callback a second trip into the
+ * addon, and a BigInt, per kick.
+ */
+typedef enum { WATCH_PLAIN = 0, WATCH_EVENTFD = 1 } watch_mode;
+
 typedef struct {
   uv_poll_t handle;
   napi_env env;
-  napi_ref self; /* weak while stopped, strong while started */
-  bool has_callback; /* until close() */
+  napi_ref self;     /* weak while stopped, strong while started */
+  napi_ref callback; /* weak; the `callback` property of self owns it; NULL after close() */
+  watch_mode mode;
   napi_async_context async;
   int events; /* UV_READABLE | UV_WRITABLE | UV_DISCONNECT; 0 when stopped */
   watcher_state state;
@@ -74,7 +87,10 @@ static const char CALLBACK_KEY[] = "callback";
 
 /* Drops what belongs to the JS side; safe from a finalizer (no JS runs). */
 static void release_js(watcher_t *w) {
-  w->has_callback = false;
+  if (w->callback) {
+    napi_delete_reference(w->env, w->callback);
+    w->callback = NULL;
+  }
   if (w->async) {
     napi_async_destroy(w->env, w->async);
     w->async = NULL;
@@ -94,21 +110,41 @@ static void finalize_watcher(napi_env env, void *data, void *hint) {
   if (w->state != W_CLOSING) free_watcher(w);
 }
 
+/* Reads (resets) an eventfd counter: 1 if it was non-zero, 0 if it was already 0, -errno. */
+static int consume_eventfd(int fd) {
+  uint64_t value;
+  ssize_t n;
+  do n = read(fd, &value, sizeof value);
+  while (n < 0 && errno == EINTR);
+  if (n == sizeof value) return 1;
+  if (n >= 0) return -EIO;
+  return errno == EAGAIN ? 0 : -errno;
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   watcher_t *w = handle->data;
-  if (w->state != W_OPEN || !w->has_callback) return;
+  if (w->state != W_OPEN || !w->callback) return;
+  if (status == 0 && w->mode == WATCH_EVENTFD && (events & UV_READABLE)) {
+    int fd;
+    status = uv_fileno((uv_handle_t *)handle, &fd);
+    if (status == 0) status = consume_eventfd(fd);
+    if (status == 0) return; /* someone else read it first: nothing to report */
+    if (status > 0) status = 0;
+    else uv_poll_stop(handle); /* a broken counter would fire forever: stop, like POLLERR */
+  }
   napi_env env = w->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value self = NULL, callback = NULL, argv[2], result;
-  if (napi_get_reference_value(env, w->self, &self) == napi_ok && self)
-    napi_get_named_property(env, self, CALLBACK_KEY, &callback);
+  /* Taken before hold() may weaken the reference: the stack handle keeps the object alive. */
+  if (napi_get_reference_value(env, w->self, &self) != napi_ok) self = NULL;
   if (status < 0) {
     /* libuv has stopped the handle (uv__poll_io on POLLERR): mirror that. */
     w->events = 0;
     hold(w, false);
   }
-  if (self && callback && napi_create_int32(env, status, &argv[0]) == napi_ok &&
+  if (self && napi_get_reference_value(env, w->callback, &callback) == napi_ok && callback &&
+      napi_create_int32(env, status, &argv[0]) == napi_ok &&
       napi_create_int32(env, status < 0 ? 0 : events, &argv[1]) == napi_ok) {
     /* make_callback, not call_function: it runs the microtasks the callback queued. */
     if (napi_make_callback(env, w->async, self, callback, 2, argv, &result) ==
@@ -181,7 +217,8 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
 
 /* watcher.close(): stops for good and releases the callback; idempotent. */
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  napi_value self, undefined;
+  napi_value self, key;
+  bool deleted;
   void *data = NULL;
   if (!vu_args(env, info, 0, NULL, &self)) return NULL;
   if (napi_unwrap(env, self, &data) != napi_ok || !data) {
@@ -191,9 +228,9 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   watcher_t *w = data;
   w->events = 0;
   hold(w, false);
-  if (w->has_callback) {
-    VU_CALL(env, napi_get_undefined(env, &undefined));
-    VU_CALL(env, napi_set_named_property(env, self, CALLBACK_KEY, undefined));
+  if (w->callback) {
+    VU_CALL(env, napi_create_string_utf8(env, CALLBACK_KEY, NAPI_AUTO_LENGTH, &key));
+    VU_CALL(env, napi_delete_property(env, self, key, &deleted));
   }
   release_js(w);
   close_handle(w);
@@ -235,17 +272,24 @@ static napi_value js_constructor(napi_env env, napi_callback_info info) {
 }
 
 /*
- * watch(fd, events, callback) -> PollWatcher | -errno. `events` is a mask of 1 (readable),
+ * watch(fd, events, callback[, mode]) -> PollWatcher | -errno. `events` is a mask of 1 (readable),
  * 2 (writable) and 4 (disconnect); callback(status, events) runs on the event loop with status
  * 0 or a negative errno. uv_poll_init makes the descriptor non-blocking. Only one watcher per
  * descriptor, and the descriptor must stay open until the watcher is closed (libuv's rules).
+ * `mode` 1 (WATCH_EVENTFD): readable events read the eventfd first and call back only for a
+ * non-zero counter; a failed read stops the watcher and calls back with -errno.
  */
 static napi_value js_watch(napi_env env, napi_callback_info info) {
-  napi_value argv[3], ctor, obj, name;
-  napi_valuetype cb_type;
+  napi_value argv[4], ctor, obj, name;
+  napi_valuetype cb_type, mode_type;
   int fd, events;
-  if (!vu_args(env, info, 3, argv, NULL) || !vu_arg_fd(env, argv[0], "fd", &fd) ||
+  int64_t mode = WATCH_PLAIN;
+  if (!vu_args(env, info, 4, argv, NULL) || !vu_arg_fd(env, argv[0], "fd", &fd) ||
       !arg_events(env, argv[1], &events))
+    return NULL;
+  if (napi_typeof(env, argv[3], &mode_type) != napi_ok ||
+      (mode_type != napi_undefined &&
+       !vu_arg_int(env, argv[3], "mode", WATCH_PLAIN, WATCH_EVENTFD, &mode)))
     return NULL;
   if (napi_typeof(env, argv[2], &cb_type) != napi_ok || cb_type != napi_function) {
     napi_throw_type_error(env, NULL, "callback must be a function");
@@ -268,10 +312,12 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
   w->handle.data = w;
   w->state = W_OPEN;
   VU_CALL(env, napi_add_async_cleanup_hook(env, cleanup_hook, w, &w->hook));
+  /* Read-only, so the weak reference always names the function the property holds. */
   const napi_property_descriptor callback = {CALLBACK_KEY, NULL, NULL, NULL, NULL, argv[2],
-                                             napi_writable, NULL};
+                                             napi_configurable, NULL};
   VU_CALL(env, napi_define_properties(env, obj, 1, &callback));
-  w->has_callback = true;
+  VU_CALL(env, napi_create_reference(env, argv[2], 0, &w->callback));
+  w->mode = (watch_mode)mode;
   VU_CALL(env, napi_create_string_utf8(env, "VhostUserPollWatcher", NAPI_AUTO_LENGTH, &name));
   VU_CALL(env, napi_async_init(env, NULL, name, &w->async));
   rc = start(w, events);

@@ -2,6 +2,14 @@ import { FdWatcher } from './fd-watcher.js';
 import { native } from './native.js';
 import { OsErrno, OsError } from './os-error.js';
 
+export interface EventFdWatchOptions {
+  /**
+   * Read (reset) the counter natively before each callback (default false): the callback then
+   * runs once per batch of writes and must not `read()`. Saves a call into the addon per event.
+   */
+  consume?: boolean;
+}
+
 export interface EventFdOptions {
   /** Initial counter (default 0). */
   initval?: number;
@@ -50,13 +58,17 @@ export class EventFd {
   /**
    * Calls `callback(0)` on the event loop whenever the counter is non-zero, or
    * `callback(-errno)` once if watching fails. The callback must `read()` to reset the counter,
-   * or it is called again on the next loop turn. One callback at a time: a second `watch`
-   * replaces the first. Returns 0 or -errno. Makes the descriptor non-blocking.
+   * or it is called again on the next loop turn — unless `options.consume`, which reads it
+   * before calling back. One callback at a time: a second `watch` replaces the first. Returns 0
+   * or -errno. Makes the descriptor non-blocking.
    */
-  watch(callback: (status: number) => void): number {
+  watch(callback: (status: number) => void, options?: EventFdWatchOptions): number {
     if (this.#closed) return -OsErrno.EBADF;
     this.#watcher?.close();
-    const watcher = FdWatcher.watch(this.fd, 'readable', callback);
+    const watcher =
+      options?.consume === true
+        ? FdWatcher.watchEventFd(this.fd, callback)
+        : FdWatcher.watch(this.fd, 'readable', callback);
     if (typeof watcher === 'number') {
       this.#watcher = undefined;
       return watcher;

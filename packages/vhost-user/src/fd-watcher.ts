@@ -1,5 +1,5 @@
 import { ConfigError } from '@vmkit/core';
-import { native, PollEvent, type NativePollCallback, type NativePollWatcher } from './native.js';
+import { native, PollEvent, WatchMode, type NativePollCallback, type NativePollWatcher } from './native.js';
 
 /** Which readiness to wait for. */
 export type PollInterest = 'readable' | 'writable' | 'both';
@@ -38,11 +38,34 @@ export class FdWatcher {
    * the descriptor (-EEXIST when it is already watched, -EPERM for a regular file).
    */
   static watch(fd: number, interest: PollInterest, callback: NativePollCallback): FdWatcher | number {
+    return FdWatcher.open(fd, interest, callback, WatchMode.PLAIN);
+  }
+
+  /**
+   * Watches an eventfd for readability and reads (resets) its counter natively before each
+   * callback, which therefore runs only when the counter was non-zero and must not read it.
+   * A failed read stops the watcher and is reported like a poll error, as a negative errno.
+   */
+  static watchEventFd(fd: number, callback: NativePollCallback): FdWatcher | number {
+    return FdWatcher.open(fd, 'readable', callback, WatchMode.EVENTFD);
+  }
+
+  private static open(
+    fd: number,
+    interest: PollInterest,
+    callback: NativePollCallback,
+    mode: WatchMode,
+  ): FdWatcher | number {
     const watcher = new FdWatcher(fd);
-    const handle = native.watch(fd, pollMask(interest), (status, events) => {
-      if (status < 0) watcher.#interest = undefined;
-      callback(status, events);
-    });
+    const handle = native.watch(
+      fd,
+      pollMask(interest),
+      (status, events) => {
+        if (status < 0) watcher.#interest = undefined;
+        callback(status, events);
+      },
+      mode,
+    );
     if (typeof handle === 'number') return handle;
     watcher.#handle = handle;
     watcher.#interest = interest;

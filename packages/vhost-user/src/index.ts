@@ -4,6 +4,7 @@ export {
   NativeAddonMissingError,
   NATIVE_ADDON_PATH,
   PollEvent,
+  WatchMode,
   type NativeAddonStatus,
   type NativePollCallback,
   type NativePollWatcher,
@@ -12,7 +13,7 @@ export {
 } from './native.js';
 export { OsErrno, OsError, osErrnoName, osStrerror } from './os-error.js';
 export { FdWatcher, pollMask, type PollInterest } from './fd-watcher.js';
-export { EventFd, type EventFdOptions } from './event-fd.js';
+export { EventFd, type EventFdOptions, type EventFdWatchOptions } from './event-fd.js';
 export { createMemfd, mapRegion, MappedRegion, type MapOptions } from './memory-region.js';
 export { closeFd, closeFds } from './descriptors.js';
 export {

@@ -33,8 +33,17 @@ export interface VhostUserOsBinding {
   /** The counter (reset to 0 by the read), or -EAGAIN when it is 0 on a non-blocking eventfd. */
   eventfd_read(fd: number): bigint | number;
   eventfd_write(fd: number, value: bigint | number): number;
-  /** Starts a uv_poll watcher; `events` is a mask of {@link PollEvent} bits. */
-  watch(fd: number, events: number, callback: NativePollCallback): NativePollWatcher | number;
+  /**
+   * Starts a uv_poll watcher; `events` is a mask of {@link PollEvent} bits. With
+   * {@link WatchMode.EVENTFD} a readable event reads (resets) the eventfd natively and calls back
+   * only when its counter was non-zero.
+   */
+  watch(
+    fd: number,
+    events: number,
+    callback: NativePollCallback,
+    mode?: WatchMode,
+  ): NativePollWatcher | number;
   /** The C library's message for an errno (either sign). */
   strerror(errno: number): string;
   /** Native objects still alive, for leak tests. */
@@ -61,6 +70,10 @@ export interface NativePollWatcher {
 
 /** Readiness bits of uv_poll (UV_READABLE, UV_WRITABLE, UV_DISCONNECT). */
 export const PollEvent = { READABLE: 1, WRITABLE: 2, DISCONNECT: 4 } as const;
+
+/** How `watch` treats readable events: report them, or consume an eventfd's counter first. */
+export const WatchMode = { PLAIN: 0, EVENTFD: 1 } as const;
+export type WatchMode = (typeof WatchMode)[keyof typeof WatchMode];
 
 /** Path of the addon, relative to the package folder. */
 export const NATIVE_ADDON_PATH = 'build/Release/vhost_user_os.node';

@@ -155,6 +155,24 @@ describe('vhost-user back-end: a session with a QEMU-like front-end', function (
     });
   });
 
+  it('a kick is handled in the loop turn whose poll saw it (aio_poll runs the ioeventfd handler inline)', async () => {
+    const qemu = connect();
+    await qemu.handshake();
+    const [ring] = await qemu.start(VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES_BIT, [{ index: 0 }]);
+    for (let round = 0; round < 3; round++) {
+      // From a check phase: the next loop turn polls (and sees the kick) before its check phase.
+      await loopTurns(1);
+      ring.echo(bytes(round));
+      const usedAtCheck = await new Promise<number>((resolve) =>
+        setImmediate(() => resolve(ring.vq.pendingUsed)),
+      );
+      // A bottom-half hop would only have been queued behind this immediate.
+      expect(usedAtCheck, `round ${round}`).to.equal(1);
+      ring.vq.reap();
+    }
+    expect(device.processed).to.equal(3);
+  });
+
   it('translates vring addresses through each region (unrelated QEMU bases, RAM above 4 GiB at file offset 0)', async () => {
     const layout: RigRegion[] = [
       { gpa: 0, size: MiB, offset: 2 * MiB, qva: 0x7faa_0000_0000n },

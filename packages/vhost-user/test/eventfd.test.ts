@@ -136,6 +136,56 @@ describe('vhost-user: eventfd', function () {
       expect(counts).to.deep.equal([5n, 1n]);
     });
 
+    it('EventFd.watch with consume: the counter is read natively, one callback per batch of writes', async () => {
+      const e = eventfd();
+      const seen: number[] = [];
+      expect(e.watch((status) => seen.push(status), { consume: true })).to.equal(0);
+      e.write(2);
+      e.write(3);
+      await loopTurns();
+      expect(seen, 'one callback for both writes, not one per loop turn').to.deep.equal([0]);
+      expect(e.read(), 'the watcher reset the counter').to.equal(-OsErrno.EAGAIN);
+      e.write(1);
+      await loopTurns();
+      expect(seen).to.deep.equal([0, 0]);
+      e.unwatch();
+      e.write(1);
+      await loopTurns();
+      expect(seen).to.have.length(2);
+      expect(e.read(), 'unwatched: the counter is left alone').to.equal(1n);
+    });
+
+    it('consume: a counter drained by someone else first gives no callback', async () => {
+      const e = eventfd();
+      let calls = 0;
+      e.watch(() => calls++, { consume: true });
+      e.write(1);
+      // Drained before the loop polls: the watcher's read finds 0 (-EAGAIN) and stays silent.
+      expect(e.read()).to.equal(1n);
+      await loopTurns();
+      expect(calls).to.equal(0);
+      expect(e.watching).to.equal(true);
+    });
+
+    it('watchEventFd on a descriptor that is not an eventfd: the failed read stops the watcher with -EIO', async () => {
+      const pair = native.socketpair();
+      if (typeof pair === 'number') throw new Error(`socketpair: ${pair}`);
+      const [a, b] = pair;
+      try {
+        const seen: [number, number][] = [];
+        const watcher = FdWatcher.watchEventFd(a, (status, events) => seen.push([status, events]));
+        if (typeof watcher === 'number') throw new Error(`watch: ${watcher}`);
+        expect(native.sendmsg(b, Uint8Array.of(1, 2, 3), [])).to.equal(3);
+        await loopTurns();
+        expect(seen, 'a 3-byte read is not a counter').to.deep.equal([[-constants.errno.EIO, 0]]);
+        expect(watcher.active).to.equal(false);
+        watcher.close();
+      } finally {
+        native.close(a);
+        native.close(b);
+      }
+    });
+
     it('writable interest fires at once on an eventfd with room', async () => {
       const e = eventfd();
       let events = 0;
