@@ -428,6 +428,30 @@ describe('file driver', () => {
       expect(aligned).to.deep.equal(pattern(65536, 2).subarray(0, 4096));
     });
 
+    it('EINVAL on a buffer believed aligned (stale knowledge) falls back to the bounce buffer', async () => {
+      const p = img('stale.img', pattern(65536, 3));
+      const bs = await open(p, { cache: { direct: true } });
+      const mem = allocAligned(65536);
+      const view = mem.subarray(0, 4096);
+      // Learned as good by a successful probe.
+      expect(await bdrvPreadv(bs, 0, 4096, IOVector.fromBuffer(view))).to.equal(0);
+      const orig = fileIo.read;
+      restores.push(() => void (fileIo.read = orig));
+      let refused = 0;
+      fileIo.read = (fd, buf, off, len, pos, cb) => {
+        // The kernel now refuses the guest buffer (e.g. knowledge learned for another alignment).
+        if (buf.buffer === mem.buffer) {
+          refused++;
+          cb(Object.assign(new Error('EINVAL'), { code: 'EINVAL' }), 0);
+          return;
+        }
+        orig(fd, buf, off, len, pos, cb);
+      };
+      expect(await bdrvPreadv(bs, 4096, 4096, IOVector.fromBuffer(view))).to.equal(0);
+      expect(refused).to.equal(1);
+      expect(view).to.deep.equal(pattern(65536, 3).subarray(4096, 8192));
+    });
+
     it('an empty file gets the conservative 4096 alignment', async () => {
       const bs = await open(img('empty.img', 0), { cache: { direct: true } });
       expect(bs.limits.requestAlignment).to.equal(4096);

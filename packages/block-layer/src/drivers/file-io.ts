@@ -65,8 +65,13 @@ export function allocAligned(bytes: number): Uint8Array {
   return new Uint8Array(new WasmMemory({ initial: pages, maximum: pages }).buffer);
 }
 
-/** What O_DIRECT taught us about an ArrayBuffer: the residue (byteOffset mod align) that works. */
+/**
+ * What O_DIRECT taught us about an ArrayBuffer: the residue (byteOffset mod align) that works, for
+ * one alignment (files on different devices can need different ones: a residue mod 512 says
+ * nothing about the residue mod 4096).
+ */
 interface BufferAlignment {
+  align: number;
   good: number;
   bad: number[];
 }
@@ -80,7 +85,7 @@ function directVerdict(views: readonly Uint8Array[], align: number): DirectVerdi
     if (v.length % align !== 0) return 'no';
     const residue = v.byteOffset % align;
     const known = bufferAlignment.get(v.buffer);
-    if (known === undefined) verdict = 'try';
+    if (known === undefined || known.align !== align) verdict = 'try';
     else if (known.good >= 0) {
       if (known.good !== residue) return 'no';
     } else if (known.bad.includes(residue)) return 'no';
@@ -93,7 +98,9 @@ function learnAlignment(views: readonly Uint8Array[], align: number, ok: boolean
   for (const v of views) {
     const residue = v.byteOffset % align;
     let known = bufferAlignment.get(v.buffer);
-    if (known === undefined) bufferAlignment.set(v.buffer, (known = { good: -1, bad: [] }));
+    if (known === undefined || known.align !== align) {
+      bufferAlignment.set(v.buffer, (known = { align, good: -1, bad: [] }));
+    }
     if (ok) known.good = residue;
     else if (known.good < 0 && !known.bad.includes(residue)) known.bad.push(residue);
   }
@@ -306,7 +313,9 @@ export class FileRequest {
     const s = this.s;
     s.enterDelivery();
     if (err !== null) {
-      if (this.probing && err.code === 'EINVAL') {
+      // EINVAL from O_DIRECT on guest buffers: a probe that failed, or knowledge that no longer
+      // holds; either way the buffers are bounced from now on.
+      if (s.direct && this.bounce === null && err.code === 'EINVAL') {
         learnAlignment(this.views, s.align, false);
         this.useBounce();
         this.done = 0;
