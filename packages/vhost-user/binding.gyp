@@ -8,6 +8,7 @@
         "native/sockets.c",
         "native/memory.c",
         "native/eventfd.c",
+        "native/timerfd.c",
         "native/poll_watcher.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -25,6 +25,7 @@ export {
 } from './options/command-line.js';
 export {
   parseExportOptions,
+  DEFAULT_COALESCE_USECS,
   type ExportOptions,
   type ExportType,
   type UnixSocketAddress,

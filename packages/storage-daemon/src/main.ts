@@ -28,7 +28,10 @@ vmkit storage daemon: serves block nodes to VMs (after qemu-storage-daemon)
            addr.type=unix,addr.path=<socket-path>[,writable=on|off]
            [,logical-block-size=<block-size>][,num-queues=<num-queues>]
            [,iothread=<id>][,throttle-group=<id>]
-                         export the node as a vhost-user-blk device on a UNIX socket
+           [,coalesce-frames=<n>[,coalesce-usecs=<us>]]
+                         export the node as a vhost-user-blk device on a UNIX socket;
+                         coalesce-*: hold a guest interrupt while requests are outstanding,
+                         up to n completions or us microseconds (default 500)
 
   --chardev socket,id=<id>,path=<socket-path>,server=on[,wait=on|off]
                          a UNIX socket the daemon listens on, for --monitor

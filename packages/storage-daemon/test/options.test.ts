@@ -7,6 +7,7 @@ import {
   parseBlockdevOptions,
   parseDaemonCommandLine,
   parseExportOptions,
+  DEFAULT_COALESCE_USECS,
   parseKeyval,
   parseObjectOptions,
 } from '../src/index.js';
@@ -73,7 +74,37 @@ describe('vmkit-storage-daemon: option values', () => {
       logicalBlockSize: 512,
       iothread: undefined,
       throttleGroup: undefined,
+      coalescing: undefined,
     });
+  });
+
+  it('--export coalesce-frames/coalesce-usecs (vmkit extension): interrupt coalescing, checked', () => {
+    const e = (extra: string) =>
+      parseExportOptions(
+        parseKeyval(`vhost-user-blk,id=e,node-name=n,addr.type=unix,addr.path=/s${extra}`, 'type'),
+      );
+    expect(e(',coalesce-frames=16,coalesce-usecs=200').coalescing).to.deep.equal({
+      maxFrames: 16,
+      usecs: 200,
+    });
+    expect(e(',coalesce-frames=8').coalescing).to.deep.equal({ maxFrames: 8, usecs: DEFAULT_COALESCE_USECS });
+    expect(e(',coalesce-frames=1').coalescing, '1 frame per interrupt is no coalescing').to.equal(undefined);
+    expect(() => e(',coalesce-usecs=100')).to.throw(
+      ConfigError,
+      "Parameter 'coalesce-usecs' needs 'coalesce-frames' of 2 or more",
+    );
+    expect(() => e(',coalesce-frames=40000')).to.throw(
+      ConfigError,
+      "Parameter 'coalesce-frames' = 40000: must be 0 or 1 (off) or 2..32768",
+    );
+    expect(() => e(',coalesce-frames=4,coalesce-usecs=2000000')).to.throw(
+      ConfigError,
+      "Parameter 'coalesce-usecs' = 2000000: must be 1..1000000",
+    );
+    expect(() => e(',coalesce-frames=-1')).to.throw(
+      ConfigError,
+      "Parameter 'coalesce-frames' expects a non-negative",
+    );
   });
 
   it('--export: on/off words, sizes with suffixes, hex counts', () => {

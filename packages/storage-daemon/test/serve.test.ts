@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { VirtioBlkFeature, VirtioBlkStatus } from '@vmkit/virtio-blk';
+import { VirtioBlkFeature, VirtioBlkStatus, VirtioBlkType } from '@vmkit/virtio-blk';
 import type { StorageDaemon } from '../src/index.js';
 import { BlkFrontEnd, until } from './helpers/blk-front-end.js';
 import {
@@ -146,6 +146,26 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
     const fe = connect();
     await fe.start();
     expect((await fe.read(0, 4096)).status).to.equal(VirtioBlkStatus.OK);
+  });
+
+  it('coalesce-frames/coalesce-usecs (vmkit extension) hold interrupts on every queue and report them', async () => {
+    ({ daemon, lines } = await startDaemon(
+      fileExportArgs(image, socket, 'writable=on,coalesce-frames=8,coalesce-usecs=300'),
+    ));
+    const device = daemon.export('vu0')!.device;
+    expect(device.queues.map((q) => q.interruptCoalescing?.options)).to.deep.equal([
+      { maxFrames: 8, usecs: 300 },
+    ]);
+    const fe = connect();
+    await fe.start();
+    const reads = [0, 8, 16, 24].map((s) => fe.submit(VirtioBlkType.IN, s, undefined, 4096));
+    for (const r of reads) expect((await fe.wait(r)).status).to.equal(VirtioBlkStatus.OK);
+    fe.close();
+    await until(() => lines.length >= 2, 'the disconnect line');
+    // This front-end does not negotiate EVENT_IDX: nothing is ever held for it.
+    expect(lines[1]).to.equal(
+      "export 'vu0': client disconnected (peer closed the connection), 0 interrupts held (0 for the full 300 µs)",
+    );
   });
 
   it('serves two exports of two nodes on two sockets', async () => {

@@ -63,6 +63,7 @@ extern int vu_live_watchers;
 napi_value vu_init_sockets(napi_env env, napi_value exports);
 napi_value vu_init_memory(napi_env env, napi_value exports);
 napi_value vu_init_eventfd(napi_env env, napi_value exports);
+napi_value vu_init_timerfd(napi_env env, napi_value exports);
 napi_value vu_init_poll(napi_env env, napi_value exports);
 
 /* Defines the functions of one module part on `exports`; returns `exports` (NULL after throwing). */

@@ -1,9 +1,9 @@
 /*
  * vhost_user_os: the operating-system pieces a vhost-user backend needs and Node lacks —
- * unix sockets with SCM_RIGHTS, memfd mapping into ArrayBuffers, eventfds and readiness
- * watching on the libuv loop. The protocol itself lives in TypeScript on top of this.
+ * unix sockets with SCM_RIGHTS, memfd mapping into ArrayBuffers, eventfds, timerfds and
+ * readiness watching on the libuv loop. The protocol itself lives in TypeScript on top of this.
  *
- * Parts: sockets.c, memory.c, eventfd.c, poll_watcher.c; argument helpers in args.c.
+ * Parts: sockets.c, memory.c, eventfd.c, timerfd.c, poll_watcher.c; argument helpers in args.c.
  */
 #include "common.h"
 
@@ -43,7 +43,8 @@ NAPI_MODULE_INIT() {
   };
   if (!vu_export(env, exports, props, sizeof props / sizeof props[0]) ||
       !vu_init_sockets(env, exports) || !vu_init_memory(env, exports) ||
-      !vu_init_eventfd(env, exports) || !vu_init_poll(env, exports))
+      !vu_init_eventfd(env, exports) || !vu_init_timerfd(env, exports) ||
+      !vu_init_poll(env, exports))
     return NULL;
   return exports;
 }

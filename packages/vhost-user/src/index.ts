@@ -14,6 +14,7 @@ export {
 export { OsErrno, OsError, osErrnoName, osStrerror } from './os-error.js';
 export { FdWatcher, pollMask, type PollInterest } from './fd-watcher.js';
 export { EventFd, type EventFdOptions, type EventFdWatchOptions } from './event-fd.js';
+export { createPreciseTimer, PreciseTimers } from './precise-timers.js';
 export { createMemfd, mapRegion, MappedRegion, type MapOptions } from './memory-region.js';
 export { closeFd, closeFds } from './descriptors.js';
 export {

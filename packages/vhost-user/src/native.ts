@@ -33,6 +33,14 @@ export interface VhostUserOsBinding {
   /** The counter (reset to 0 by the read), or -EAGAIN when it is 0 on a non-blocking eventfd. */
   eventfd_read(fd: number): bigint | number;
   eventfd_write(fd: number, value: bigint | number): number;
+  /** A disarmed one-shot timer on CLOCK_MONOTONIC (non-blocking, close-on-exec): fd or -errno. */
+  timerfd_create(): number;
+  /**
+   * Arms the timer to expire once, `delayNs` (an integer in [0, 2^53]) from now; 0 disarms it.
+   * Resets the expiration count either way. Once expired the descriptor is readable and a read
+   * returns the count (8 bytes, like an eventfd): watch it with {@link WatchMode.EVENTFD}.
+   */
+  timerfd_settime(fd: number, delayNs: number): number;
   /**
    * Starts a uv_poll watcher; `events` is a mask of {@link PollEvent} bits. With
    * {@link WatchMode.EVENTFD} a readable event reads (resets) the eventfd natively and calls back
@@ -129,6 +137,8 @@ function load(): { binding: VhostUserOsBinding; status: NativeAddonStatus } {
       'eventfd',
       'eventfd_read',
       'eventfd_write',
+      'timerfd_create',
+      'timerfd_settime',
       'watch',
       'strerror',
       'debug_counts',

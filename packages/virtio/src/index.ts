@@ -1,6 +1,15 @@
 export * from './constants.js';
 export * from './ring/layout.js';
 export { VirtQueue, type VirtQueueOwner, type HostNotifierHandler } from './ring/virtqueue.js';
+export {
+  InterruptCoalescing,
+  checkInterruptCoalescing,
+  COALESCE_MAX_FRAMES,
+  COALESCE_MAX_USECS,
+  type InterruptCoalescingOptions,
+  type CoalescingTimerFactory,
+  type CoalescedQueue,
+} from './ring/interrupt-coalescing.js';
 export { VirtQueueElement } from './ring/virtqueue-element.js';
 export { virtQueueErrorMessages, type VirtQueueErrorKind } from './ring/virtqueue-error.js';
 export type { VirtioTransport } from './transport.js';

@@ -4,6 +4,7 @@
  * socket address type is served; the other keys QEMU accepts are refused with a reason.
  */
 import { ConfigError } from '@vmkit/core';
+import { COALESCE_MAX_FRAMES, COALESCE_MAX_USECS, type InterruptCoalescingOptions } from '@vmkit/virtio';
 import { KeyvalReader, type OptionTree } from './keyval.js';
 
 /** The export types this daemon serves. */
@@ -28,7 +29,15 @@ export interface VhostUserBlkExportOptions {
   readonly iothread: string | undefined;
   /** vmkit extension: the export's BlockBackend joins this throttle group (QEMU uses a throttle filter node). */
   readonly throttleGroup: string | undefined;
+  /**
+   * vmkit extension (`coalesce-frames`, `coalesce-usecs`): guest interrupts held while more
+   * completions can join them; undefined: one interrupt per completion batch, as QEMU.
+   */
+  readonly coalescing: InterruptCoalescingOptions | undefined;
 }
+
+/** `coalesce-usecs` when only `coalesce-frames` is given. */
+export const DEFAULT_COALESCE_USECS = 500;
 
 export type ExportOptions = VhostUserBlkExportOptions;
 
@@ -67,9 +76,42 @@ export function parseExportOptions(tree: OptionTree): ExportOptions {
     );
   }
   const throttleGroup = r.optionalString('throttle-group');
+  const coalescing = parseCoalescing(r);
   const addr = parseUnixAddress(r.nested('addr'));
   r.finish();
-  return { type, id, nodeName, addr, writable, numQueues, logicalBlockSize, iothread, throttleGroup };
+  return {
+    type,
+    id,
+    nodeName,
+    addr,
+    writable,
+    numQueues,
+    logicalBlockSize,
+    iothread,
+    throttleGroup,
+    coalescing,
+  };
+}
+
+/** coalesce-frames=0 (default) or 1: off; 2..32768 with coalesce-usecs (default 500) 1..1000000. */
+function parseCoalescing(r: KeyvalReader): InterruptCoalescingOptions | undefined {
+  const maxFrames = r.uint('coalesce-frames', 0);
+  const usecs = r.uint('coalesce-usecs', 0);
+  if (maxFrames > COALESCE_MAX_FRAMES) {
+    throw new ConfigError(
+      `Parameter 'coalesce-frames' = ${maxFrames}: must be 0 or 1 (off) or 2..${COALESCE_MAX_FRAMES}`,
+    );
+  }
+  if (usecs > COALESCE_MAX_USECS) {
+    throw new ConfigError(`Parameter 'coalesce-usecs' = ${usecs}: must be 1..${COALESCE_MAX_USECS}`);
+  }
+  if (maxFrames < 2) {
+    if (usecs !== 0) {
+      throw new ConfigError(`Parameter 'coalesce-usecs' needs 'coalesce-frames' of 2 or more`);
+    }
+    return undefined;
+  }
+  return { maxFrames, usecs: usecs === 0 ? DEFAULT_COALESCE_USECS : usecs };
 }
 
 function parseUnixAddress(r: KeyvalReader): UnixSocketAddress {

@@ -8,12 +8,18 @@ import {
   GuestMemoryError,
   trace,
   type AioContext,
+  type Clock,
   type Device,
   type EventNotifier,
   type GuestMemory,
 } from '@vmkit/core';
 import { VirtioFeature, VirtioInterrupt, VirtioStatus, featureBit, featureBits } from '../constants.js';
 import { VirtQueue, type VirtQueueOwner } from '../ring/virtqueue.js';
+import {
+  checkInterruptCoalescing,
+  type CoalescingTimerFactory,
+  type InterruptCoalescingOptions,
+} from '../ring/interrupt-coalescing.js';
 import { virtQueueErrorMessages, type VirtQueueErrorKind } from '../ring/virtqueue-error.js';
 import type { VirtioTransport } from '../transport.js';
 
@@ -145,6 +151,19 @@ export abstract class VirtioDevice implements VirtQueueOwner, Device {
   get queues(): readonly VirtQueue[] {
     return this.queueList;
   }
+  /**
+   * Interrupt coalescing on every queue (see VirtQueue.setInterruptCoalescing), or off with
+   * `null`. Throws a RangeError for invalid options.
+   */
+  setInterruptCoalescing(
+    options: InterruptCoalescingOptions | null,
+    clock?: Clock,
+    createTimer?: CoalescingTimerFactory,
+  ): void {
+    if (options !== null) checkInterruptCoalescing(options);
+    for (const q of this.queueList) q.setInterruptCoalescing(options, clock, createTimer);
+  }
+
   queue(index: number): VirtQueue {
     const q = this.queueList[index];
     if (q === undefined) throw new RangeError(`${this.name}: no queue ${index}`);

@@ -87,6 +87,12 @@ export class UsedRing {
     this.view!.setUint16(availEventOffset(this.size), value, true);
   }
 
+  /** The guest was interrupted for everything published (a held interrupt was raised). */
+  markSignalled(): void {
+    this.signalled = this.idx;
+    this.signalledValid = true;
+  }
+
   /**
    * The EVENT_IDX half of virtio_split_should_notify: whether `usedEvent` (the guest's
    * used_event) lies in the indexes published since the guest was last signalled; records the

@@ -4,13 +4,19 @@
  * dataplane moves between contexts. The ring accesses are in avail-ring.ts and used-ring.ts, the
  * chain walk in descriptor-chain.ts.
  */
-import { EventNotifier, trace, type AioContext, type GuestMemory } from '@vmkit/core';
+import { EventNotifier, trace, type AioContext, type Clock, type GuestMemory } from '@vmkit/core';
 import { VRING_AVAIL_F_NO_INTERRUPT, VirtioFeature, VirtioInterrupt } from '../constants.js';
 import { DescriptorChainWalker, regionSlice } from './descriptor-chain.js';
 import { RegionCursor } from './guest-regions.js';
 import { AvailRing } from './avail-ring.js';
 import { availRingSize, descTableSize, usedRingSize } from './layout.js';
 import { UsedRing } from './used-ring.js';
+import {
+  InterruptCoalescing,
+  type CoalescedQueue,
+  type CoalescingTimerFactory,
+  type InterruptCoalescingOptions,
+} from './interrupt-coalescing.js';
 import { VirtQueueElement } from './virtqueue-element.js';
 import type { VirtQueueErrorKind } from './virtqueue-error.js';
 import type { HostNotifierHandler, VirtQueueOwner } from './virtqueue-owner.js';
@@ -49,6 +55,9 @@ export class VirtQueue {
   // Negotiated ring features.
   private eventIdx = false;
   private notifyOnEmpty = false;
+
+  /** Held guest interrupts (null: every wanted interrupt is raised at once). */
+  private coalescing: InterruptCoalescing | null = null;
 
   private hostHandler: HostNotifierHandler;
   private readonly defaultHostHandler: HostNotifierHandler;
@@ -167,6 +176,8 @@ export class VirtQueue {
   /** Stops using the rings (QueueReady = 0; legacy PFN 0). */
   disable(): void {
     this.publish();
+    // A held interrupt is raised while the rings it concerns are still there.
+    this.coalescing?.flush();
     this.readyValue = false;
     this.unmapRings();
   }
@@ -175,6 +186,7 @@ export class VirtQueue {
   reset(): void {
     // What was filled and not published is dropped with everything else.
     this.usedRing.unpublished = 0;
+    this.coalescing?.cancel();
     this.disable();
     this.sizeValue = this.maxSize;
     this.desc = this.avail = this.used = 0;
@@ -339,7 +351,7 @@ export class VirtQueue {
 
   /** Raises the used-buffer interrupt if the guest wants it (virtio_notify). */
   notify(): void {
-    if (this.shouldNotify()) this.owner.raiseInterrupt(VirtioInterrupt.VRING);
+    if (this.interruptWanted()) this.owner.raiseInterrupt(VirtioInterrupt.VRING);
   }
 
   /**
@@ -348,7 +360,61 @@ export class VirtQueue {
    * transport's context.
    */
   notifyIrqfd(): void {
-    if (!this.shouldNotify()) return;
+    if (this.interruptWanted()) this.raiseUsedInterrupt();
+  }
+
+  /**
+   * Holds wanted interrupts while more completions may join them (see InterruptCoalescing), or
+   * raises each at once (`null`, the default). Needs EVENT_IDX: without it interrupts are never
+   * held. A held interrupt is raised when the queue is disabled and dropped when it is reset;
+   * replacing the setting raises one held under the old one. `clock` times the hold (with
+   * `createTimer` for timers finer than the clock's own).
+   */
+  setInterruptCoalescing(
+    options: InterruptCoalescingOptions | null,
+    clock?: Clock,
+    createTimer?: CoalescingTimerFactory,
+  ): void {
+    this.coalescing?.flush();
+    if (options === null) {
+      this.coalescing = null;
+      return;
+    }
+    if (clock === undefined)
+      throw new TypeError(`virtqueue ${this.index}: interrupt coalescing needs a clock`);
+    const queue: CoalescedQueue = {
+      unseen: () => (this.usedRing.idx - this.availRing.usedEvent()) & 0xffff,
+      raiseHeld: () => {
+        if (this.availRing.view === null || this.broken) return;
+        this.usedRing.markSignalled();
+        this.raiseUsedInterrupt();
+      },
+    };
+    this.coalescing = new InterruptCoalescing(queue, options, clock, createTimer);
+  }
+
+  /** The interrupt coalescing in use (its options and counters), or null. */
+  get interruptCoalescing(): InterruptCoalescing | null {
+    return this.coalescing;
+  }
+
+  /** Whether to raise the used-buffer interrupt now, with coalescing applied. */
+  private interruptWanted(): boolean {
+    const c = this.coalescing;
+    if (c === null) return this.shouldNotify();
+    if (this.availRing.view === null || this.broken) return false;
+    // A held interrupt covers everything published since it was wanted.
+    if (c.isHolding) {
+      if (!c.joined()) return false;
+      this.usedRing.markSignalled();
+      return true;
+    }
+    if (!this.shouldNotify()) return false;
+    return !this.eventIdx || c.wanted();
+  }
+
+  /** The used-buffer interrupt, through the guest notifier when it is assigned. */
+  private raiseUsedInterrupt(): void {
     if (this.owner.guestNotifiersAssigned) {
       this.owner.setInterruptStatus(VirtioInterrupt.VRING);
       this.guestNotifier.set();
