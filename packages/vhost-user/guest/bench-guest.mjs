@@ -4,25 +4,48 @@
 // mean per job and backend and its ratio to the baseline. Under TCG the guest CPU bounds small-block
 // IOPS for every backend, so the ratio is the figure that matters.
 //
-//   node bench-guest.mjs [--backends=qemu-virtio,qsd[,NAME...]] [--NAME='CMD {image} {socket}']
+//   node bench-guest.mjs [--backends=vmkit,vmkit-plain,qsd[,qemu-virtio][,NAME...]] [--NAME='CMD {image} {socket}']
 //                        [--baseline=qsd] [--rounds=2] [--runtime=5] [--size-mib=256] [--jobs=randread-4k,...]
 //                        [--firmware=seabios|qboot] [--cache DIR]
 //
 // qemu-virtio is QEMU's in-process virtio-blk (cache=writeback), qsd is qemu-storage-daemon's
 // vhost-user-blk export (cache.direct=off); any other NAME is a vhost-user daemon started from the
 // --NAME command template, e.g. --backends=vmkit,qsd --vmkit='vmkit-storage-daemon ... {socket}'.
+// vmkit and vmkit-plain have built-in templates (VMKIT_TEMPLATES: this checkout's daemon, the
+// image through the page cache, with and without interrupt coalescing); the default backends
+// are vmkit,vmkit-plain,qsd, the issue's comparison (`npm run bench:guest -w @vmkit/vhost-user`).
 import console from 'node:console';
 import process from 'node:process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { URL, fileURLToPath } from 'node:url';
 import { startCommandDaemon, startQemuStorageDaemon } from './daemons.mjs';
 import { BLOCK, createCheckImage, DEFAULT_LAYOUT } from './layout.mjs';
 import { prepareGuest } from './prepare.mjs';
 import { parseArgs, parseResultLine, runGuest } from './run-guest.mjs';
 
 /** @typedef {{ rw: string, bs: string, depth: number }} BenchJob */
+
+/** This checkout's vmkit-storage-daemon (built by `npm run build`). */
+const DAEMON_BIN = fileURLToPath(
+  new URL('../../storage-daemon/dist/src/bin/vmkit-storage-daemon.js', import.meta.url),
+);
+const VMKIT_PLAIN =
+  `${process.execPath} ${DAEMON_BIN} ` +
+  '--blockdev driver=file,node-name=file0,filename={image},cache.direct=off ' +
+  '--blockdev driver=raw,node-name=disk0,file=file0 ' +
+  '--export type=vhost-user-blk,id=vu0,node-name=disk0,addr.type=unix,addr.path={socket},writable=on';
+
+/**
+ * Built-in daemon templates: `vmkit` with interrupt coalescing (the guest's vCPU is the
+ * bottleneck under TCG, and an interrupt costs it more than a request), `vmkit-plain` with
+ * QEMU's one interrupt per completion batch.
+ */
+export const VMKIT_TEMPLATES = Object.freeze({
+  vmkit: `${VMKIT_PLAIN},coalesce-frames=16,coalesce-usecs=1000`,
+  'vmkit-plain': VMKIT_PLAIN,
+});
 
 /** The issue's jobs: rw, block size, queue depth. */
 export const BENCH_JOBS = Object.freeze([
@@ -194,12 +217,14 @@ export function summarize(samples, baseline) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const backends = (opts.backends ?? 'qemu-virtio,qsd').split(',').filter(Boolean);
+  const backends = (opts.backends ?? 'vmkit,vmkit-plain,qsd').split(',').filter(Boolean);
   /** @type {Record<string, string>} */
   const templates = {};
+  /** @type {Record<string, string>} */
+  const builtin = VMKIT_TEMPLATES;
   for (const b of backends) {
     if (b === 'qemu-virtio' || b === 'qsd') continue;
-    const t = opts[b];
+    const t = opts[b] ?? builtin[b];
     if (!t) throw new Error(`backend ${b} needs --${b}='CMD {image} {socket}'`);
     templates[b] = t;
   }

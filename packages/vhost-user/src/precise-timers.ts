@@ -1,17 +1,17 @@
-import { ConfigError, TimerHeap, type Clock, type ClockTimer, type TimerHeapEntry } from '@vmkit/core';
+import {
+  ConfigError,
+  TimerHeap,
+  checkDeadline,
+  type Clock,
+  type ClockTimer,
+  type TimerHeapEntry,
+} from '@vmkit/core';
 import { FdWatcher } from './fd-watcher.js';
 import { native, nativeAddonStatus } from './native.js';
 import { OsError } from './os-error.js';
 
 /** The largest delay the addon's timerfd_settime takes (2^53 ns, about 104 days). */
 const MAX_DELAY_NS = 2 ** 53;
-
-/** Same rule as core's HostClock and VirtualClock timers. */
-function checkDeadline(deadlineNs: number): void {
-  if (!Number.isFinite(deadlineNs)) {
-    throw new RangeError(`timer deadline must be a finite number of ns, got ${String(deadlineNs)}`);
-  }
-}
 
 class PreciseTimer implements ClockTimer, TimerHeapEntry {
   deadline = -1;

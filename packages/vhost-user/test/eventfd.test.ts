@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { constants } from 'node:os';
 import { EventFd, FdWatcher, native, OsErrno, PollEvent } from '../src/index.js';
-import { fdFlags, fdTarget, isOpen, loopTurns, requireAddon } from './helpers.js';
+import { catchUncaught, fdFlags, fdTarget, isOpen, loopTurns, requireAddon } from './helpers.js';
 
 describe('vhost-user: eventfd', function () {
   const open: EventFd[] = [];
@@ -213,23 +213,13 @@ describe('vhost-user: eventfd', function () {
 
     it('an exception in a callback reaches uncaughtException', async () => {
       const e = eventfd({ initval: 1 });
-      const caught: unknown[] = [];
-      const handler = (err: unknown): void => {
-        caught.push(err);
-      };
-      const mochaHandlers = process.listeners('uncaughtException');
-      process.removeAllListeners('uncaughtException');
-      process.on('uncaughtException', handler);
-      const watcher = FdWatcher.watch(e.fd, 'readable', () => {
-        watcher.close();
-        throw new Error('boom from a poll callback');
-      }) as FdWatcher;
-      try {
+      const caught = await catchUncaught(async () => {
+        const watcher = FdWatcher.watch(e.fd, 'readable', () => {
+          watcher.close();
+          throw new Error('boom from a poll callback');
+        }) as FdWatcher;
         await loopTurns();
-      } finally {
-        process.removeListener('uncaughtException', handler);
-        for (const h of mochaHandlers) process.on('uncaughtException', h);
-      }
+      });
       expect(caught).to.have.length(1);
       expect((caught[0] as Error).message).to.equal('boom from a poll callback');
     });

@@ -91,3 +91,25 @@ export function mapsLines(name: string): string[] {
     .split('\n')
     .filter((l) => l.includes(`/memfd:${name} `));
 }
+
+/**
+ * Runs `body` with mocha's uncaughtException handlers replaced by a collector, restores them,
+ * and returns what was thrown from callbacks meanwhile (errors thrown by native callbacks reach
+ * Node's uncaughtException, not the caller).
+ */
+export async function catchUncaught(body: () => Promise<void>): Promise<unknown[]> {
+  const caught: unknown[] = [];
+  const handler = (err: unknown): void => {
+    caught.push(err);
+  };
+  const mochaHandlers = process.listeners('uncaughtException');
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', handler);
+  try {
+    await body();
+  } finally {
+    process.removeListener('uncaughtException', handler);
+    for (const h of mochaHandlers) process.on('uncaughtException', h);
+  }
+  return caught;
+}

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HostClock, VirtualClock, type Clock, type ClockTimer } from '@vmkit/core';
 import { createPreciseTimer, native, PreciseTimers } from '../src/index.js';
-import { collectUntil, loopTurns, requireAddon, settledCounts } from './helpers.js';
+import { catchUncaught, collectUntil, loopTurns, requireAddon, settledCounts } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/test
 
@@ -279,14 +279,7 @@ describe('vhost-user: PreciseTimers (timerfd)', function () {
     });
 
     it('a callback that throws does not stop the timers still due', async () => {
-      const caught: unknown[] = [];
-      const handler = (err: unknown): void => {
-        caught.push(err);
-      };
-      const mochaHandlers = process.listeners('uncaughtException');
-      process.removeAllListeners('uncaughtException');
-      process.on('uncaughtException', handler);
-      try {
+      const caught = await catchUncaught(async () => {
         const thrower = timers.createTimer(() => {
           throw new Error('boom from a precise timer');
         });
@@ -295,10 +288,7 @@ describe('vhost-user: PreciseTimers (timerfd)', function () {
         thrower.arm(deadline);
         after.timer.arm(deadline);
         await after.fired;
-      } finally {
-        process.removeListener('uncaughtException', handler);
-        for (const h of mochaHandlers) process.on('uncaughtException', h);
-      }
+      });
       expect(caught).to.have.length(1);
       expect((caught[0] as Error).message).to.equal('boom from a precise timer');
     });

@@ -1,4 +1,4 @@
-export type { Clock, ClockKind, ClockTimer } from './clock.js';
+export { checkDeadline, type Clock, type ClockKind, type ClockTimer } from './clock.js';
 export { VirtualClock } from './virtual-clock.js';
 export { HostClock } from './host-clock.js';
 export { TimerHeap, type TimerHeapEntry } from './timer-heap.js';
