@@ -56,7 +56,7 @@ export const BENCH_JOBS = Object.freeze([
 
 /**
  * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number,
- *   irqsPerIo: number, daemonCpuUsPerIo: number }} BenchSample
+ *   latUs: number, irqsPerIo: number, daemonCpuUsPerIo: number }} BenchSample
  */
 
 /**
@@ -119,6 +119,8 @@ async function benchOnce(o) {
         backend: o.backend,
         round: o.round,
         iops: n('read_iops') + n('write_iops'),
+        // Mean completion latency seen by fio (submission to completion), µs.
+        latUs: Math.round(n('read_iops') >= n('write_iops') ? n('read_lat_us') : n('write_lat_us')),
         mibps: Math.round(((n('read_kibps') + n('write_kibps')) / 1024) * 10) / 10,
         // Guest interrupts per I/O (the job's ramp-up second included in both counts).
         irqsPerIo:
@@ -199,9 +201,10 @@ export function summarize(samples, baseline) {
   const means = new Map();
   for (const s of samples) {
     const k = `${s.job}\0${s.backend}`;
-    const m = means.get(k) ?? { job: s.job, backend: s.backend, iops: 0, mibps: 0, n: 0 };
+    const m = means.get(k) ?? { job: s.job, backend: s.backend, iops: 0, mibps: 0, latUs: 0, n: 0 };
     m.iops += s.iops;
     m.mibps += s.mibps;
+    m.latUs += s.latUs;
     m.n++;
     means.set(k, m);
   }
@@ -211,8 +214,25 @@ export function summarize(samples, baseline) {
     const mibps = Math.round((m.mibps / m.n) * 10) / 10;
     const ratio =
       base && base.iops > 0 ? Math.round((m.iops / m.n / (base.iops / base.n)) * 1000) / 1000 : null;
-    return { summary: 'mean', job: m.job, backend: m.backend, iops, mibps, baseline, ratio };
+    const latUs = Math.round(m.latUs / m.n);
+    return { summary: 'mean', job: m.job, backend: m.backend, iops, mibps, latUs, baseline, ratio };
   });
+}
+
+/**
+ * `rw-bs` (one of BENCH_JOBS) or `rw-bs-qdN` (that job at depth N, 1..256).
+ * @param {string} name
+ * @returns {BenchJob}
+ */
+export function parseJobName(name) {
+  const m = /^(\w+)-(\w+?)(?:-qd(\d+))?$/.exec(name);
+  const base = m && BENCH_JOBS.find((j) => j.rw === m[1] && j.bs === m[2]);
+  const depth = m?.[3] === undefined ? base?.depth : Number(m[3]);
+  if (!base || depth === undefined || depth < 1 || depth > 256) {
+    const known = BENCH_JOBS.map((j) => `${j.rw}-${j.bs}`).join(', ');
+    throw new Error(`unknown job '${name}' (jobs: ${known}, each optionally -qdN with N in 1..256)`);
+  }
+  return { ...base, depth };
 }
 
 async function main() {
@@ -228,10 +248,9 @@ async function main() {
     if (!t) throw new Error(`backend ${b} needs --${b}='CMD {image} {socket}'`);
     templates[b] = t;
   }
-  // --jobs=randwrite-4k,... runs a subset (names as in the output: rw-bs).
-  const only = opts.jobs?.split(',').filter(Boolean);
-  const jobs = only ? BENCH_JOBS.filter((j) => only.includes(`${j.rw}-${j.bs}`)) : undefined;
-  if (only && jobs?.length !== only.length) throw new Error(`unknown job in --jobs=${opts.jobs}`);
+  // --jobs=randwrite-4k,... runs a subset (names as in the output: rw-bs), and rw-bs-qdN the
+  // same job at queue depth N.
+  const jobs = opts.jobs?.split(',').filter(Boolean).map(parseJobName);
   const baseline = opts.baseline ?? (backends.includes('qsd') ? 'qsd' : backends[0]);
   const samples = await runBench({
     backends,

@@ -169,15 +169,17 @@ run_bench() {
     depth=${rest%%:*}
     secs=${rest#*:}
     ok=0
+    name=$rw-$bs
+    [ "$depth" = 16 ] || name=$name-qd$depth
     irq0=$(disk_irqs)
-    result "fio-start" 1 "job=$rw-$bs"
-    if fio --name="$rw-$bs" --filename=$DEV --ioengine=libaio --direct=1 --rw="$rw" --bs="$bs" \
+    result "fio-start" 1 "job=$name"
+    if fio --name="$name" --filename=$DEV --ioengine=libaio --direct=1 --rw="$rw" --bs="$bs" \
       --iodepth="$depth" --time_based --runtime="$secs" --ramp_time=1 \
       --output-format=terse --terse-version=3 >/tmp/fio.out 2>&1; then ok=1; else cat /tmp/fio.out; fi
-    # Terse v3: 7/8 = read KiB/s and IOPS, 48/49 = write KiB/s and IOPS.
-    line=$(awk -F';' 'NF > 49 { print "read_kibps=" $7 " read_iops=" $8 " write_kibps=" $48 " write_iops=" $49 }' /tmp/fio.out)
+    # Terse v3: 7/8 = read KiB/s and IOPS, 40 = mean read latency (µs); 48/49/81 the same for writes.
+    line=$(awk -F';' 'NF > 81 { print "read_kibps=" $7 " read_iops=" $8 " read_lat_us=" $40 " write_kibps=" $48 " write_iops=" $49 " write_lat_us=" $81 }' /tmp/fio.out)
     irqs=$(($(disk_irqs) - irq0))
-    result "fio" $ok "job=$rw-$bs rw=$rw bs=$bs depth=$depth secs=$secs irqs=$irqs $line"
+    result "fio" $ok "job=$name rw=$rw bs=$bs depth=$depth secs=$secs irqs=$irqs $line"
   done
 }
 
