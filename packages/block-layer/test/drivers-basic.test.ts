@@ -17,6 +17,7 @@ import {
   bdrvGetLength,
 } from '../src/index.js';
 import { buf, newGraph, settle, state, TestParent } from './helpers/test-driver.js';
+import { attachTestParent } from './helpers/fixtures.js';
 
 describe('drivers: memory', () => {
   it('stores data sparsely; holes read as zeroes and report ZERO; discard frees chunks', async () => {
@@ -107,14 +108,7 @@ describe('drivers: raw', () => {
     const { graph } = newGraph();
     const file = await graph.openNode({ driver: 'test', 'node-name': 'f', size: 8192 });
     const raw = await graph.openNode({ driver: 'raw', 'node-name': 'r', file: 'f' });
-    graph.attachRootChild(
-      raw,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      new TestParent('b', graph.mainContext),
-      Perm.ALL,
-      Perm.ALL,
-    );
+    attachTestParent(graph, raw, 'b');
     expect(raw.file!.role & ChildRole.FILTERED).to.equal(ChildRole.FILTERED);
     expect(await settle(bdrvPwritev(raw, 0, 512, buf(512, 3)))).to.equal(0);
     expect(await settle(bdrvPreadv(raw, 0, 512, buf(512)))).to.equal(0);
@@ -137,14 +131,7 @@ describe('drivers: raw', () => {
       size: 1024,
     });
     expect(raw.file!.role & ChildRole.DATA).to.equal(ChildRole.DATA);
-    graph.attachRootChild(
-      raw,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      new TestParent('b', graph.mainContext),
-      Perm.ALL,
-      Perm.ALL,
-    );
+    attachTestParent(graph, raw, 'b');
     expect(raw.totalBytes).to.equal(1024);
     const out = new Uint8Array(1024);
     expect(await settle(bdrvPreadv(raw, 0, 1024, IOVector.fromBuffer(out)))).to.equal(0);

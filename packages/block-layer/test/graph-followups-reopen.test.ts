@@ -6,37 +6,11 @@ import {
   Perm,
   blockLayerOf,
   blockLayerPlugin,
-  type BlockDriver,
   type BlockDriverState,
   type BlockGraph,
 } from '../src/index.js';
 import { makeTestDriver, newGraph, state } from './helpers/test-driver.js';
-
-/** A protocol driver whose `size` can change by reopen; 13 is refused by prepare. */
-const reopenable: BlockDriver<{ size: number; log: string[] }, { size: number }> = {
-  name: 'reopenable',
-  kind: 'protocol',
-  parseOptions: (o) => ({ size: (o.size as number | undefined) ?? 4096 }),
-  open(bs, o) {
-    bs.opaque = { size: o.size, log: [] };
-  },
-  getLength: (bs) => bs.opaque.size,
-  preadv: () => 0,
-  pwritev: () => 0,
-  reopenPrepare(s) {
-    const size = (s.options.size as number | undefined) ?? 4096;
-    s.bs.opaque.log.push(`prepare ${size}`);
-    if (size === 13) throw new ConfigError('size 13 is unlucky');
-    s.driverState = size;
-  },
-  reopenCommit(s) {
-    s.bs.opaque.log.push('commit');
-    s.bs.opaque.size = s.driverState as number;
-  },
-  reopenAbort(s) {
-    s.bs.opaque.log.push('abort');
-  },
-};
+import { reopenableDriver } from './helpers/reopenable-driver.js';
 
 function snapshot(graph: BlockGraph): string[] {
   const out: string[] = [];
@@ -122,7 +96,7 @@ describe('graph follow-ups: BlockGraph.reopen', () => {
 
   it('a failure after a detach and a swap restores the old graph untouched (same edges, same order)', async () => {
     const { graph } = newGraph();
-    graph.registerDriver(reopenable);
+    graph.registerDriver(reopenableDriver);
     const { overlay, base } = await overlayOnBase(graph);
     await graph.openNode({ driver: 'test', 'node-name': 'file', size: 4096 });
     const file2 = await graph.openNode({ driver: 'test', 'node-name': 'file2', size: 4096 });
@@ -151,7 +125,7 @@ describe('graph follow-ups: BlockGraph.reopen', () => {
 
   it('children, flags and driver options change together; the drivers prepare then commit', async () => {
     const { graph } = newGraph();
-    graph.registerDriver(reopenable);
+    graph.registerDriver(reopenableDriver);
     const r = await graph.openNode({ driver: 'reopenable', 'node-name': 'r', size: 4096 });
     const { overlay, base } = await overlayOnBase(graph);
     const base2 = await graph.openNode({ driver: 'test', 'node-name': 'base2', size: 4096 });

@@ -11,6 +11,7 @@ import {
 } from '../src/index.js';
 import { buf, makeTestDriver, newGraph, settle, state } from './helpers/test-driver.js';
 import { pattern, testNode } from './helpers/io-node.js';
+import { attachTestParent } from './helpers/fixtures.js';
 
 describe('io: flush', () => {
   it('read-only node → 0 without driver calls', async () => {
@@ -63,16 +64,7 @@ describe('io: flush', () => {
     const { graph } = newGraph();
     const child = await graph.openNode({ driver: 'test', 'node-name': 'c' });
     const raw = await graph.openNode({ driver: 'raw', file: 'c' });
-    const { ChildRole, Perm } = await import('../src/index.js');
-    const { TestParent } = await import('./helpers/test-driver.js');
-    graph.attachRootChild(
-      raw,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      new TestParent('b', graph.mainContext),
-      Perm.ALL,
-      Perm.ALL,
-    );
+    attachTestParent(graph, raw, 'b');
     await settle(bdrvPwritev(raw, 0, 512, buf(512)));
     expect(await bdrvFlush(raw)).to.equal(0);
     expect(state(child).ops('flushToDisk')).to.have.length(1);

@@ -1,36 +1,19 @@
 import { expect } from 'chai';
-import { ConfigError, Errno, IOVector, Machine, VirtualClock, type BlockIoErrorEvent } from '@vmkit/core';
-import { BlockBackend, Perm, blockLayerOf, blockLayerPlugin, type BlockDriverState } from '../src/index.js';
+import { ConfigError, Errno, IOVector, type BlockIoErrorEvent } from '@vmkit/core';
+import { BlockBackend, Perm, blockLayerOf, type BlockDriverState } from '../src/index.js';
 import { settle } from './helpers-backend/bb-driver.js';
-
-async function machine(): Promise<{ m: Machine; clock: VirtualClock }> {
-  const clock = new VirtualClock();
-  const m = await Machine.create({ plugins: [blockLayerPlugin], clock });
-  return { m, clock };
-}
-
-async function rejects(p: Promise<unknown>, message: string | RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await p;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, 'expected a ConfigError').to.be.instanceOf(ConfigError);
-  if (typeof message === 'string') expect((error as Error).message).to.equal(message);
-  else expect((error as Error).message).to.match(message);
-}
+import { blockMachine, rejects } from './helpers/machine.js';
 
 describe('machine: blockLayerPlugin', () => {
   it('registers the built-in drivers and the throttle-group object type', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     expect(m.blockDrivers()).to.include.members(['blkdebug', 'file', 'memory', 'null-co', 'raw']);
     expect(m.objectTypes()).to.include('throttle-group');
     expect(m.blockLayer).to.equal(blockLayerOf(m));
   });
 
   it('blockdevAdd: nested children in camelCase or QEMU spelling, and node-name references', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     const disk = await m.blockdevAdd({
       driver: 'raw',
       nodeName: 'disk0',
@@ -48,7 +31,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('blockdevAdd refuses bad options naming the option and the rule', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await rejects(m.blockdevAdd({ nodeName: 'x' } as never), "Parameter 'driver' is missing");
     await rejects(m.blockdevAdd({ driver: 'memory' }), "'node-name' must be specified for the root node");
     await rejects(
@@ -73,7 +56,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('blockdevDel refuses a node in use, a node the monitor does not own, and an unknown node', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm0', size: 4096 });
     await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: 'm0' });
     await m.blockdevAdd({
@@ -105,7 +88,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('blockdevDel: a child opened inside another node is not owned by the monitor', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     const disk = await m.blockdevAdd({
       driver: 'raw',
       nodeName: 'disk1',
@@ -120,7 +103,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('blockBackend(): a node gets an anonymous BlockBackend, a name the named one; the caller owns a reference', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm0', size: 65536 });
     const a: BlockBackend = m.blockBackend('m0');
     const b = m.blockBackend('m0');
@@ -148,7 +131,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('BLOCK_IO_ERROR reaches machine.events; action stop pauses the machine afterwards (io-error)', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm0', size: 65536 });
     const blk = m.blockBackend('m0');
     blk.attachDev({}, 'vda');
@@ -170,7 +153,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('machine.stop() drains and flushes the block layer (do_vm_stop)', async () => {
-    const { m, clock } = await machine();
+    const { m, clock } = await blockMachine();
     await m.blockdevAdd({ driver: 'null-co', nodeName: 'n0', latencyNs: 1000 });
     const blk = m.blockBackend('n0');
     let ret: number | undefined;
@@ -190,7 +173,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('blockResize by node or device: the device hears of it; errors name the problem', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm0', size: 65536 });
     const blk = m.blockBackend('m0');
     let resized = 0;
@@ -209,7 +192,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('queries: query-block lists named and device BlockBackends; query-named-block-nodes lists every node', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: { driver: 'memory', size: 65536 } });
     const layer = blockLayerOf(m);
     const hidden = m.blockBackend('disk0');
@@ -234,7 +217,7 @@ describe('machine: blockLayerPlugin', () => {
   });
 
   it('machine.destroy() releases the BlockBackends and closes the nodes', async () => {
-    const { m } = await machine();
+    const { m } = await blockMachine();
     const disk = await m.blockdevAdd({
       driver: 'raw',
       nodeName: 'disk0',

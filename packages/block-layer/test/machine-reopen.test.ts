@@ -2,71 +2,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import { ConfigError, IOVector, Machine, VirtualClock, definePlugin } from '@vmkit/core';
-import {
-  BlockBackend,
-  Perm,
-  blockLayerOf,
-  blockLayerPlugin,
-  type BlockDriver,
-  type BlockDriverState,
-  type MemoryState,
-} from '../src/index.js';
+import { IOVector, Machine, definePlugin } from '@vmkit/core';
+import { BlockBackend, Perm, blockLayerOf, type BlockDriverState, type MemoryState } from '../src/index.js';
 import { bbState, bbTestDriver, settle } from './helpers-backend/bb-driver.js';
-
-interface ReopenableState {
-  size: number;
-  log: string[];
-}
-
-/** A protocol driver whose `size` can change by reopen; size 13 is refused by prepare. */
-const reopenable: BlockDriver<ReopenableState, { size: number }> = {
-  name: 'reopenable',
-  kind: 'protocol',
-  parseOptions: (o) => ({ size: (o.size as number | undefined) ?? 4096 }),
-  open(bs, o) {
-    bs.opaque = { size: o.size, log: [] };
-  },
-  getLength: (bs) => bs.opaque.size,
-  preadv: () => 0,
-  pwritev: () => 0,
-  reopenPrepare(state) {
-    const size = (state.options.size as number | undefined) ?? 4096;
-    state.bs.opaque.log.push(`prepare ${size}`);
-    if (size === 13) throw new ConfigError('size 13 is unlucky');
-    state.driverState = size;
-  },
-  reopenCommit(state) {
-    state.bs.opaque.log.push('commit');
-    state.bs.opaque.size = state.driverState as number;
-  },
-  reopenAbort(state) {
-    state.bs.opaque.log.push('abort');
-  },
-};
+import { blockMachine, rejects } from './helpers/machine.js';
+import { reopenableDriver, type ReopenableState } from './helpers/reopenable-driver.js';
 
 const testDrivers = definePlugin('test-drivers', (ctx) => {
   ctx.blockDriver(bbTestDriver);
-  ctx.blockDriver(reopenable);
+  ctx.blockDriver(reopenableDriver);
 });
-
-async function setup(): Promise<{ m: Machine; clock: VirtualClock }> {
-  const clock = new VirtualClock();
-  const m = await Machine.create({ plugins: [blockLayerPlugin, testDrivers], clock });
-  return { m, clock };
-}
-
-async function rejects(p: Promise<unknown>, message: string | RegExp): Promise<void> {
-  let error: unknown;
-  try {
-    await p;
-  } catch (e) {
-    error = e;
-  }
-  expect(error, 'expected a ConfigError').to.be.instanceOf(ConfigError);
-  if (typeof message === 'string') expect((error as Error).message).to.equal(message);
-  else expect((error as Error).message).to.match(message);
-}
 
 /** Every edge of the graph with its permissions, for "nothing changed" checks. */
 function graphState(m: Machine): string[] {
@@ -85,7 +30,7 @@ function mem(bs: BlockDriverState): MemoryState {
 
 describe('machine: blockdev-reopen', () => {
   it('refuses what cannot change, naming the option', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     await m.blockdevAdd({ driver: 'null-co', nodeName: 'n0', size: 4096 });
     await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: 'n0' });
     const before = graphState(m);
@@ -129,7 +74,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('read-only: refused while a BlockBackend writes, the graph left as it was; allowed once nobody writes', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm0', size: 65536 });
     await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: 'm0' });
     const blk = m.blockBackend('disk0');
@@ -149,7 +94,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('driver reopen hooks: prepare, commit; a failing node aborts the nodes prepared before it', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     const a = await m.blockdevAdd({ driver: 'reopenable', nodeName: 'a', size: 4096 });
     const b = await m.blockdevAdd({ driver: 'reopenable', nodeName: 'b', size: 4096 });
     const log = (bs: BlockDriverState): string[] => (bs.opaque as ReopenableState).log;
@@ -170,7 +115,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('nested child options reopen the current child (same node only)', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     await m.blockdevAdd({
       driver: 'raw',
       nodeName: 'disk0',
@@ -195,7 +140,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('swapping `file` under a BlockBackend: new requests go to the new node, the old node is released', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm1', size: 65536 });
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm2', size: 131072 });
     const disk = await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: 'm1' });
@@ -221,7 +166,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('swapping `file` onto a node whose user forbids writers fails and restores the graph untouched', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     await m.blockdevAdd({ driver: 'memory', nodeName: 'm1', size: 65536 });
     const m2 = await m.blockdevAdd({ driver: 'memory', nodeName: 'm2', size: 65536 });
     await m.blockdevAdd({ driver: 'raw', nodeName: 'disk0', file: 'm1' });
@@ -242,7 +187,7 @@ describe('machine: blockdev-reopen', () => {
   });
 
   it('a nested (not monitor-owned) old child is closed after the swap', async () => {
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     const disk = await m.blockdevAdd({
       driver: 'raw',
       nodeName: 'disk0',
@@ -257,7 +202,7 @@ describe('machine: blockdev-reopen', () => {
 
   for (const kind of ['memory', 'bbtest'] as const) {
     it(`swapping \`file\` (${kind} → ${kind}) under a busy BlockBackend loses, duplicates and misdirects no request`, async () => {
-      const { m, clock } = await setup();
+      const { m, clock } = await blockMachine(testDrivers);
       const size = 1024 * 1024;
       await m.blockdevAdd({ driver: kind, nodeName: 'old', size });
       await m.blockdevAdd({ driver: kind, nodeName: 'new', size });
@@ -324,7 +269,7 @@ describe('machine: blockdev-reopen', () => {
 
   it('swapping `file` between two host files under a busy BlockBackend loses, duplicates and misdirects no request', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmkit-reopen-'));
-    const { m } = await setup();
+    const { m } = await blockMachine(testDrivers);
     try {
       const size = 1024 * 1024;
       const files = ['old.img', 'new.img'].map((f) => path.join(dir, f));

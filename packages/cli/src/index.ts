@@ -47,5 +47,11 @@ export {
   type LatencySummary,
   type VerifySummary,
 } from './report/device-summary.js';
-export { formatSummary, runSummary, summaryJson, type RunSummary } from './report/summary.js';
+export {
+  formatSummary,
+  runSummary,
+  summaryJson,
+  SUMMARY_COLUMNS,
+  type RunSummary,
+} from './report/summary.js';
 export { Progress, type ProgressMode, type ProgressSample, type ProgressSource } from './report/progress.js';

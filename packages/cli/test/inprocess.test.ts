@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { SUMMARY_COLUMNS } from '../src/index.js';
 import { runInProcess, TempDir, twoDiskConfig } from './helpers/cli.js';
 
 describe('vmkit run in-process (VirtualClock)', () => {
@@ -21,20 +22,7 @@ describe('vmkit run in-process (VirtualClock)', () => {
     );
     expect(r.stdout).to.match(/^ran 1\.\d s on 2 devices$/m);
     const header = lines.findIndex((l) => l.startsWith('device '));
-    expect(lines[header].split(/\s{2,}/)).to.deep.equal([
-      'device',
-      'op',
-      'ops',
-      'bytes',
-      'IOPS',
-      'MiB/s',
-      'lat p50',
-      'lat p99',
-      'lat max',
-      'failed',
-      'invalid',
-      'merged',
-    ]);
+    expect(lines[header].split(/\s{2,}/)).to.deep.equal(SUMMARY_COLUMNS);
     const rows = lines.slice(header + 1, header + 7).map((l) => l.split(/\s+/).slice(0, 3));
     expect(rows.map((x) => x.slice(0, 2))).to.deep.equal([
       ['vda', 'read'],

@@ -11,16 +11,7 @@ import {
   type DeviceContext,
   type DeviceInfo,
 } from '../src/index.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw new Error(`rejected with a non-Error: ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from './helpers/rejection.js';
 
 /** Everything the toy devices do, in order. */
 let log: string[] = [];

@@ -13,16 +13,7 @@ import {
   type Device,
   type DeviceType,
 } from '../src/index.js';
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (e) {
-    if (e instanceof Error) return e;
-    throw new Error(`rejected with a non-Error: ${String(e)}`, { cause: e });
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection } from './helpers/rejection.js';
 
 class ToyDevice implements Device {
   realized = false;

@@ -11,48 +11,34 @@ import {
   fileExportArgs,
   imageByte,
   removeDir,
-  requireAddon,
   startDaemon,
-  tempDir,
+  useTestPaths,
   writeImage,
 } from './helpers/daemon-rig.js';
 
 const IMAGE_BYTES = 1 << 20;
 
 describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
-  let dir: string;
-  let image: string;
-  let socket: string;
+  const paths = useTestPaths(IMAGE_BYTES);
   let daemon: StorageDaemon | null = null;
   let lines: string[];
   const clients: BlkFrontEnd[] = [];
 
-  const connect = (path = socket): BlkFrontEnd => {
+  const connect = (path = paths.socket): BlkFrontEnd => {
     const c = BlkFrontEnd.connect(path);
     clients.push(c);
     return c;
   };
 
-  before(function () {
-    requireAddon(this);
-  });
-
-  beforeEach(() => {
-    dir = tempDir();
-    image = join(dir, 'disk.img');
-    socket = join(dir, 'vu0.sock');
-    writeImage(image, IMAGE_BYTES);
-  });
-
   afterEach(async () => {
     for (const c of clients.splice(0)) c.close();
     await daemon?.shutdown();
     daemon = null;
-    removeDir(dir);
+    removeDir(paths.dir);
   });
 
   it('reads the image and writes to it through virtio-blk requests', async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
+    ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
     const fe = connect();
     await fe.start();
     expect(await fe.capacity()).to.equal(BigInt(IMAGE_BYTES / 512));
@@ -64,7 +50,7 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
     const data = new Uint8Array(8192).fill(0x5a);
     expect((await fe.write(64, data)).status).to.equal(VirtioBlkStatus.OK);
     expect((await fe.flush()).status).to.equal(VirtioBlkStatus.OK);
-    const onDisk = readFileSync(image);
+    const onDisk = readFileSync(paths.image);
     expect(onDisk.subarray(64 * 512, 64 * 512 + 8192).every((b) => b === 0x5a)).to.equal(true);
     expect(onDisk[64 * 512 - 1]).to.equal(imageByte(64 * 512 - 1));
     expect(onDisk[64 * 512 + 8192]).to.equal(imageByte(64 * 512 + 8192));
@@ -74,7 +60,7 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
   });
 
   it('offers a write-back cache (FLUSH) on a writable export and no RO bit', async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
+    ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
     const fe = connect();
     await fe.start();
     expect(fe.hasFeature(VirtioBlkFeature.FLUSH)).to.equal(true);
@@ -82,19 +68,19 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
   });
 
   it('writable=off (the default) offers VIRTIO_BLK_F_RO and fails writes without touching the file', async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket, '')));
+    ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket, '')));
     const fe = connect();
     await fe.start();
     expect(fe.hasFeature(VirtioBlkFeature.RO)).to.equal(true);
     const w = await fe.write(0, new Uint8Array(512).fill(1));
     expect(w.status).to.equal(VirtioBlkStatus.IOERR);
-    expect(readFileSync(image)[0]).to.equal(imageByte(0));
+    expect(readFileSync(paths.image)[0]).to.equal(imageByte(0));
     expect((await fe.read(0, 512)).status).to.equal(VirtioBlkStatus.OK);
   });
 
   it('logical-block-size sets the blk_size the guest reads (config offset 20)', async () => {
     ({ daemon, lines } = await startDaemon(
-      fileExportArgs(image, socket, 'writable=on,logical-block-size=4096'),
+      fileExportArgs(paths.image, paths.socket, 'writable=on,logical-block-size=4096'),
     ));
     const fe = connect();
     await fe.start();
@@ -104,7 +90,7 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
   });
 
   it("reports 'client connected' and 'client disconnected (reason)' once per client", async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
+    ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
     const first = connect();
     await first.start();
     await until(() => lines.length >= 1, 'the connect line');
@@ -125,21 +111,21 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
     // prettier-ignore
     ({ daemon, lines } = await startDaemon([
       '--object', 'iothread,id=io0',
-      ...fileExportArgs(image, socket, 'writable=on,iothread=io0'),
+      ...fileExportArgs(paths.image, paths.socket, 'writable=on,iothread=io0'),
     ]));
     const fe = connect();
     await fe.start();
     expect((await fe.write(8, new Uint8Array(512).fill(7))).status).to.equal(VirtioBlkStatus.OK);
     const blk = daemon.export('vu0')!.device.blockBackend!;
     expect(blk.aioContext).to.equal(daemon.machine.iothread('io0'));
-    expect(readFileSync(image)[8 * 512]).to.equal(7);
+    expect(readFileSync(paths.image)[8 * 512]).to.equal(7);
   });
 
   it('throttle-group= (vmkit extension) puts the export in the group of --object throttle-group', async () => {
     // prettier-ignore
     ({ daemon, lines } = await startDaemon([
       '--object', 'throttle-group,id=tg0,limits.iops-total=1000',
-      ...fileExportArgs(image, socket, 'writable=on,throttle-group=tg0'),
+      ...fileExportArgs(paths.image, paths.socket, 'writable=on,throttle-group=tg0'),
     ]));
     const blk = daemon.export('vu0')!.device.blockBackend!;
     expect(blk.ioLimitsGroup).to.equal('tg0');
@@ -150,7 +136,7 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
 
   it('coalesce-frames/coalesce-usecs (vmkit extension) hold interrupts on every queue and report them', async () => {
     ({ daemon, lines } = await startDaemon(
-      fileExportArgs(image, socket, 'writable=on,coalesce-frames=8,coalesce-usecs=300'),
+      fileExportArgs(paths.image, paths.socket, 'writable=on,coalesce-frames=8,coalesce-usecs=300'),
     ));
     const device = daemon.export('vu0')!.device;
     expect(device.queues.map((q) => q.interruptCoalescing?.options)).to.deep.equal([
@@ -169,12 +155,12 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
   });
 
   it('serves two exports of two nodes on two sockets', async () => {
-    const image2 = join(dir, 'disk2.img');
+    const image2 = join(paths.dir, 'disk2.img');
     writeImage(image2, IMAGE_BYTES);
-    const socket2 = join(dir, 'vu1.sock');
+    const socket2 = join(paths.dir, 'vu1.sock');
     // prettier-ignore
     ({ daemon, lines } = await startDaemon([
-      ...fileExportArgs(image, socket),
+      ...fileExportArgs(paths.image, paths.socket),
       '--blockdev', `driver=file,node-name=file1,filename=${image2}`,
       '--blockdev', 'raw,node-name=disk1,file=file1',
       '--export', `vhost-user-blk,id=vu1,node-name=disk1,addr.type=unix,addr.path=${socket2},writable=on`,
@@ -185,12 +171,12 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
     await b.start();
     await a.write(0, new Uint8Array(512).fill(0xa));
     await b.write(0, new Uint8Array(512).fill(0xb));
-    expect(readFileSync(image)[0]).to.equal(0xa);
+    expect(readFileSync(paths.image)[0]).to.equal(0xa);
     expect(readFileSync(image2)[0]).to.equal(0xb);
   });
 
   it('answers an unknown request type with UNSUPP and keeps serving', async () => {
-    ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
+    ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
     const fe = connect();
     await fe.start();
     const r = await fe.wait(fe.submit(0x42, 0, undefined, 16));

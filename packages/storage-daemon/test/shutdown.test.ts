@@ -8,15 +8,7 @@ import { fileIo } from '@vmkit/block-layer';
 import { VirtioBlkStatus, VirtioBlkType } from '@vmkit/virtio-blk';
 import type { StorageDaemon } from '../src/index.js';
 import { BlkFrontEnd, until } from './helpers/blk-front-end.js';
-import {
-  fileExportArgs,
-  imageByte,
-  removeDir,
-  requireAddon,
-  startDaemon,
-  tempDir,
-  writeImage,
-} from './helpers/daemon-rig.js';
+import { fileExportArgs, imageByte, removeDir, startDaemon, useTestPaths } from './helpers/daemon-rig.js';
 import { SpawnedDaemon } from './helpers/spawned-daemon.js';
 
 const IMAGE_BYTES = 1 << 20;
@@ -24,20 +16,8 @@ const IMAGE_BYTES = 1 << 20;
 type IoCallback = (err: NodeJS.ErrnoException | null, bytes: number) => void;
 
 describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
-  let dir: string;
-  let image: string;
-  let socket: string;
-
-  before(function () {
-    requireAddon(this);
-  });
-  beforeEach(() => {
-    dir = tempDir();
-    image = join(dir, 'disk.img');
-    socket = join(dir, 'vu0.sock');
-    writeImage(image, IMAGE_BYTES);
-  });
-  afterEach(() => removeDir(dir));
+  const paths = useTestPaths(IMAGE_BYTES);
+  afterEach(() => removeDir(paths.dir));
 
   describe('in process', () => {
     const saved = { write: fileIo.write, writev: fileIo.writev, fdatasync: fileIo.fdatasync };
@@ -78,8 +58,8 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
         fs.fdatasync(fd, cb);
       };
       let lines: string[];
-      ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
-      fe = BlkFrontEnd.connect(socket);
+      ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
+      fe = BlkFrontEnd.connect(paths.socket);
       await fe.start();
       fe.submit(VirtioBlkType.OUT, 16, new Uint8Array(4096).fill(0xee));
       await until(() => held.length > 0, 'the write to reach the file driver');
@@ -89,7 +69,7 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
         finished = true;
         return r;
       });
-      await until(() => !existsSync(socket), 'the socket to go');
+      await until(() => !existsSync(paths.socket), 'the socket to go');
       for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
       expect(finished, 'shutdown finished with a write in flight').to.equal(false);
       expect(events).to.deep.equal([]);
@@ -99,7 +79,7 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
       expect(events[0]).to.match(/^writev? done$/);
       expect(events).to.include('fdatasync');
       expect(events.indexOf('fdatasync')).to.be.greaterThan(0);
-      const onDisk = readFileSync(image);
+      const onDisk = readFileSync(paths.image);
       expect(onDisk.subarray(16 * 512, 16 * 512 + 4096).every((b) => b === 0xee)).to.equal(true);
       expect(lines).to.deep.equal([
         "export 'vu0': client connected",
@@ -110,8 +90,8 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
 
     it('a flush that fails is reported and makes the result an error', async () => {
       let lines: string[];
-      ({ daemon, lines } = await startDaemon(fileExportArgs(image, socket)));
-      fe = BlkFrontEnd.connect(socket);
+      ({ daemon, lines } = await startDaemon(fileExportArgs(paths.image, paths.socket)));
+      fe = BlkFrontEnd.connect(paths.socket);
       await fe.start();
       expect((await fe.write(0, new Uint8Array(512).fill(3))).status).to.equal(VirtioBlkStatus.OK);
       fileIo.fdatasync = (_fd, cb) => cb(Object.assign(new Error('EIO'), { code: 'EIO', errno: -5 }));
@@ -135,11 +115,11 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
 
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       it(`${signal} with a client connected: exit 0, data on disk, status lines, socket and pidfile gone`, async () => {
-        const pidfile = join(dir, 'daemon.pid');
-        proc = SpawnedDaemon.spawn([...fileExportArgs(image, socket), '--pidfile', pidfile]);
+        const pidfile = join(paths.dir, 'daemon.pid');
+        proc = SpawnedDaemon.spawn([...fileExportArgs(paths.image, paths.socket), '--pidfile', pidfile]);
         await proc.ready(pidfile);
         expect(Number(readFileSync(pidfile, 'utf8'))).to.equal(proc.child.pid);
-        fe = BlkFrontEnd.connect(socket);
+        fe = BlkFrontEnd.connect(paths.socket);
         await fe.start();
         const data = new Uint8Array(65536).fill(0x77);
         expect((await fe.write(128, data)).status).to.equal(VirtioBlkStatus.OK);
@@ -151,10 +131,10 @@ describe('vmkit-storage-daemon: shutdown drains and flushes', function () {
           "vmkit-storage-daemon: export 'vu0': client connected\n" +
             "vmkit-storage-daemon: export 'vu0': client disconnected (server closed)\n",
         );
-        const onDisk = readFileSync(image);
+        const onDisk = readFileSync(paths.image);
         expect(onDisk.subarray(128 * 512, 128 * 512 + 65536).every((b) => b === 0x77)).to.equal(true);
         expect(onDisk[128 * 512 + 65536]).to.equal(imageByte(128 * 512 + 65536));
-        expect(existsSync(socket), 'socket removed').to.equal(false);
+        expect(existsSync(paths.socket), 'socket removed').to.equal(false);
         expect(existsSync(pidfile), 'pidfile removed').to.equal(false);
       });
     }

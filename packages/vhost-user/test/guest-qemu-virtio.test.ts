@@ -3,18 +3,21 @@
 // the image afterwards must hold exactly what the checks wrote. The same harness later drives the
 // guest against vhost-user daemons. Host-side parts run without QEMU.
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  lastLines,
+  consoleContext,
+  expectFullCheckPassed,
   loadGuestModule as load,
+  runOf,
+  startGuestSuite,
+  startRuns,
   type Firmware,
   type GuestRun,
   type FullCheck,
+  type GuestSuite,
   type LayoutModule,
-  type PrepareModule,
   type RunGuestModule,
 } from './guest-harness.js';
 
@@ -94,73 +97,36 @@ describe('guest harness: full check on QEMU virtio-blk-pci (TCG)', function () {
   // downloads the kernel (and installs busybox-static/fio when missing).
   this.timeout(600_000);
 
-  let runGuest: RunGuestModule;
-  let layout: LayoutModule;
-  let guest: { kernel: string; initrd: string; kernelRelease: string };
-  let dir: string;
+  let suite: GuestSuite | undefined;
   const runs = new Map<Firmware, Promise<FullCheck>>();
 
   before(async function () {
-    const skip = (why: string) => {
-      console.log(`      real-guest test skipped: ${why}`);
-      this.skip();
-    };
-    if (spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
-      skip('qemu-system-x86_64 not found (apt-get install qemu-system-x86)');
-    }
-    runGuest = await load<RunGuestModule>('run-guest.mjs');
-    layout = await load<LayoutModule>('layout.mjs');
-    const prepare = await load<PrepareModule>('prepare.mjs');
-    try {
-      guest = prepare.prepareGuest({ log: () => {} });
-    } catch (e) {
-      if (e instanceof prepare.GuestUnavailableError) skip(e.message);
-      throw e;
-    }
-    dir = mkdtempSync(join(tmpdir(), 'vmkit-guest-test-'));
-    const firmwares: Firmware[] = existsSync(runGuest.QBOOT_ROM) ? ['seabios', 'qboot'] : ['seabios'];
-    // Both boots at once when there are CPUs for it: each TCG guest keeps one busy.
-    let previous: Promise<unknown> = Promise.resolve();
-    for (const firmware of firmwares) {
+    const { runGuest, layout, guest, dir, firmwares } = (suite = await startGuestSuite(
+      this,
+      'vmkit-guest-test',
+    ));
+    startRuns(runs, firmwares, (firmware) => {
       const image = join(dir, `${firmware}.img`);
       const { md5 } = layout.createCheckImage(image);
-      const start = () =>
-        runGuest.runFullCheck({
-          guest,
-          image,
-          md5,
-          backend: { kind: 'qemu-virtio', image },
-          firmware,
-          timeoutMs: 300_000,
-        });
-      const run = availableParallelism() >= 2 ? start() : previous.then(start, start);
-      run.catch(() => {}); // awaited (and reported) by its test
-      previous = run;
-      runs.set(firmware, run);
-    }
+      return runGuest.runFullCheck({
+        guest,
+        image,
+        md5,
+        backend: { kind: 'qemu-virtio', image },
+        firmware,
+        timeoutMs: 300_000,
+      });
+    });
   });
   after(() => {
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (suite) rmSync(suite.dir, { recursive: true, force: true });
   });
 
   for (const firmware of ['seabios', 'qboot'] as const) {
     it(`every step passes and the image holds what the guest wrote (${firmware})`, async function () {
-      const pending = runs.get(firmware);
-      if (!pending) {
-        console.log(`      ${firmware} run skipped: ${runGuest.QBOOT_ROM} not found`);
-        this.skip();
-      }
-      const r = await pending;
-      const context = `${firmware} guest console (end):\n${lastLines(r.run.console, 40)}`;
-      console.log(`      ${firmware}: boot + checks ${(r.run.durationMs / 1000).toFixed(1)} s`);
-      expect(r.failures, context).to.deep.equal([]);
-      expect(r.imageMismatches, context).to.deep.equal([]);
-      const setup = r.run.steps.find((s) => s.step === 'setup')!;
-      expect(setup.fields.kernel).to.equal(guest.kernelRelease);
-      // cache=writeback: the device offers a write-back cache, so fsync must have sent a FLUSH.
-      const fsync = r.run.steps.find((s) => s.step === 'fsync')!;
-      expect(fsync.fields.wce, context).to.equal('1');
-      expect(Number(fsync.fields.flushes), context).to.be.greaterThan(0);
+      const r = await runOf(this, suite!, runs, firmware);
+      // The run uses cache=writeback: the device offers the write-back cache the fsync check needs.
+      expectFullCheckPassed(firmware, r, suite!.guest, consoleContext(firmware, r));
     });
   }
 });

@@ -6,23 +6,24 @@
 // with SeaBIOS (requests in the main loop) and once with qboot (requests in an IOThread, guest
 // interrupts coalesced: the same checks must pass when interrupts are held and batched).
 import { expect } from 'chai';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeAddonStatus } from '../src/index.js';
 
 import {
+  consoleContext,
+  expectFullCheckPassed,
   lastLines,
   loadGuestModule as load,
+  runOf,
+  startGuestSuite,
+  startRuns,
   type DaemonsModule,
   type Firmware,
   type FullCheck,
-  type LayoutModule,
-  type PrepareModule,
+  type GuestSuite,
   type Range,
-  type RunGuestModule,
 } from './guest-harness.js';
 
 /** The daemon's built binary (packages/storage-daemon depends on this package, so no import). */
@@ -57,34 +58,18 @@ describe('guest: full check through vmkit-storage-daemon (vhost-user-blk, TCG)',
   // Boot + checks take ~15 s per firmware with both running at once on two CPUs.
   this.timeout(600_000);
 
-  let runGuest: RunGuestModule;
-  let guest: { kernel: string; initrd: string; kernelRelease: string };
-  let dir: string;
+  let suite: GuestSuite | undefined;
   const runs = new Map<Firmware, Promise<VmkitRun>>();
 
   before(async function () {
-    const skip = (why: string) => {
-      console.log(`      real-guest test skipped: ${why}`);
-      this.skip();
-    };
-    if (spawnSync('sh', ['-c', 'command -v qemu-system-x86_64'], { stdio: 'ignore' }).status !== 0) {
-      skip('qemu-system-x86_64 not found (apt-get install qemu-system-x86)');
-    }
-    if (!nativeAddonStatus.available) skip(`the vhost-user addon is missing: ${nativeAddonStatus.reason}`);
-    if (!existsSync(DAEMON_BIN)) skip(`${DAEMON_BIN} not built (npm run build)`);
-    runGuest = await load<RunGuestModule>('run-guest.mjs');
-    const layout = await load<LayoutModule>('layout.mjs');
+    suite = await startGuestSuite(this, 'vmkit-guest-sd', () => {
+      if (!nativeAddonStatus.available) return `the vhost-user addon is missing: ${nativeAddonStatus.reason}`;
+      if (!existsSync(DAEMON_BIN)) return `${DAEMON_BIN} not built (npm run build)`;
+      return undefined;
+    });
+    const { runGuest, layout, guest, dir, firmwares } = suite;
     const daemons = await load<DaemonsModule>('daemons.mjs');
-    const prepare = await load<PrepareModule>('prepare.mjs');
-    try {
-      guest = prepare.prepareGuest({ log: () => {} });
-    } catch (e) {
-      if (e instanceof prepare.GuestUnavailableError) skip(e.message);
-      throw e;
-    }
-    dir = mkdtempSync(join(tmpdir(), 'vmkit-guest-sd-'));
-    const firmwares: Firmware[] = existsSync(runGuest.QBOOT_ROM) ? ['seabios', 'qboot'] : ['seabios'];
-    const one = async (firmware: Firmware): Promise<VmkitRun> => {
+    startRuns(runs, firmwares, async (firmware) => {
       const image = join(dir, `${firmware}.img`);
       const socket = join(dir, `${firmware}.sock`);
       const { md5 } = layout.createCheckImage(image);
@@ -107,43 +92,19 @@ describe('guest: full check through vmkit-storage-daemon (vhost-user-blk, TCG)',
         await daemon.stop();
       }
       return { check, afterExit: layout.verifyCheckImage(image), daemonOutput: daemon.output() };
-    };
-    // Both boots at once when there are CPUs for it: each TCG guest keeps one busy.
-    let previous: Promise<unknown> = Promise.resolve();
-    for (const firmware of firmwares) {
-      const start = () => one(firmware);
-      const run = availableParallelism() >= 2 ? start() : previous.then(start, start);
-      run.catch(() => {}); // awaited (and reported) by its test
-      previous = run;
-      runs.set(firmware, run);
-    }
+    });
   });
   after(async () => {
     await Promise.allSettled(runs.values());
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (suite) rmSync(suite.dir, { recursive: true, force: true });
   });
 
   for (const firmware of ['seabios', 'qboot'] as const) {
     it(`every step passes and the image holds what the guest wrote (${firmware})`, async function () {
-      const pending = runs.get(firmware);
-      if (!pending) {
-        console.log(`      ${firmware} run skipped: ${runGuest.QBOOT_ROM} not found`);
-        this.skip();
-      }
-      const { check: r, afterExit, daemonOutput } = await pending;
-      const context =
-        `${firmware} guest console (end):\n${lastLines(r.run.console, 40)}\n` +
-        `daemon output:\n${lastLines(daemonOutput, 20)}`;
-      console.log(`      ${firmware}: boot + checks ${(r.run.durationMs / 1000).toFixed(1)} s`);
-      expect(r.failures, context).to.deep.equal([]);
-      expect(r.imageMismatches, context).to.deep.equal([]);
+      const { check: r, afterExit, daemonOutput } = await runOf(this, suite!, runs, firmware);
+      const context = `${consoleContext(firmware, r)}\ndaemon output:\n${lastLines(daemonOutput, 20)}`;
+      expectFullCheckPassed(firmware, r, suite!.guest, context);
       expect(afterExit, `after the daemon exited\n${context}`).to.deep.equal([]);
-      const setup = r.run.steps.find((s) => s.step === 'setup')!;
-      expect(setup.fields.kernel).to.equal(guest.kernelRelease);
-      // The export offers a write-back cache: the guest's fsync must have sent a FLUSH.
-      const fsync = r.run.steps.find((s) => s.step === 'fsync')!;
-      expect(fsync.fields.wce, context).to.equal('1');
-      expect(Number(fsync.fields.flushes), context).to.be.greaterThan(0);
       // One front-end came and went, each reported in one line.
       const left = "vmkit-storage-daemon: export 'vu0': client disconnected (peer closed the connection)";
       if (firmware === 'seabios') {

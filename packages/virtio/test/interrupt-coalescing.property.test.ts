@@ -27,7 +27,11 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('submit' as const), n: fc.integer({ min: 1, max: 12 }) }),
-  fc.record({ kind: fc.constant('complete' as const), n: fc.integer({ min: 1, max: 12 }), irqfd: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('complete' as const),
+    n: fc.integer({ min: 1, max: 12 }),
+    irqfd: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('advance' as const), us: fc.integer({ min: 0, max: 400 }) }),
 );
 

@@ -8,7 +8,7 @@ import type { BdrvChild } from '../child.js';
 import type { BlockDriverState } from '../node.js';
 import { toBlockDeviceStats } from '../accounting/qmp.js';
 import type { BlockDeviceStats } from '../accounting/qmp-types.js';
-import { throttleConfigToBlockIoThrottle } from '../throttle/limits.js';
+import { throttleConfigToBlockIoThrottle, type BlockIoThrottleSettings } from '../throttle/limits.js';
 import type { BlockBackend } from './block-backend.js';
 import type { BlockDeviceIoStatus } from './types.js';
 
@@ -31,8 +31,11 @@ export interface ImageInfo {
   'backing-image'?: ImageInfo;
 }
 
-/** BlockDeviceInfo: `inserted` of query-block, and the entries of query-named-block-nodes. */
-export interface BlockDeviceInfo {
+/**
+ * BlockDeviceInfo: `inserted` of query-block, and the entries of query-named-block-nodes; the
+ * throttle fields are those of block_set_io_throttle.
+ */
+export interface BlockDeviceInfo extends BlockIoThrottleSettings {
   file: string;
   /** Every node has one (generated `#blockN` when not given), as in QEMU 8. */
   'node-name': string;
@@ -42,27 +45,7 @@ export interface BlockDeviceInfo {
   backing_file_depth: number;
   encrypted: boolean;
   detect_zeroes: DetectZeroes;
-  bps: number;
-  bps_rd: number;
-  bps_wr: number;
-  iops: number;
-  iops_rd: number;
-  iops_wr: number;
   image: ImageInfo;
-  bps_max?: number;
-  bps_rd_max?: number;
-  bps_wr_max?: number;
-  iops_max?: number;
-  iops_rd_max?: number;
-  iops_wr_max?: number;
-  bps_max_length?: number;
-  bps_rd_max_length?: number;
-  bps_wr_max_length?: number;
-  iops_max_length?: number;
-  iops_rd_max_length?: number;
-  iops_wr_max_length?: number;
-  iops_size?: number;
-  group?: string;
   cache: BlockdevCacheInfo;
   write_threshold: number;
 }

@@ -15,8 +15,44 @@ export interface MemoryOptions {
   size: number;
 }
 
+/**
+ * Walks a byte range one chunk piece at a time: after each successful `next()`, the piece is
+ * `n` bytes at `inChunk` of chunk `idx`, and `done` bytes of the range precede it. One walker
+ * per MemoryState serves every request (each walk runs to its end synchronously), so the fast
+ * path allocates nothing.
+ */
+class ChunkWalk {
+  idx = 0;
+  inChunk = 0;
+  n = 0;
+  done = 0;
+  #offset = 0;
+  #bytes = 0;
+
+  start(offset: number, bytes: number): this {
+    this.#offset = offset;
+    this.#bytes = bytes;
+    this.done = 0;
+    this.n = 0;
+    return this;
+  }
+
+  next(): boolean {
+    const done = this.done + this.n;
+    this.done = done;
+    if (done >= this.#bytes) return false;
+    const pos = this.#offset + done;
+    const idx = Math.floor(pos / MEMORY_CHUNK_SIZE);
+    this.idx = idx;
+    this.inChunk = pos - idx * MEMORY_CHUNK_SIZE;
+    this.n = Math.min(this.#bytes - done, MEMORY_CHUNK_SIZE - this.inChunk);
+    return true;
+  }
+}
+
 export class MemoryState {
   readonly chunks = new Map<number, Uint8Array>();
+  readonly #walk = new ChunkWalk();
   constructor(public size: number) {}
 
   /** Bytes of allocated chunks. */
@@ -25,51 +61,32 @@ export class MemoryState {
   }
 
   read(offset: number, bytes: number, qiov: IOVector, qiovOffset: number): void {
-    let done = 0;
-    while (done < bytes) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / MEMORY_CHUNK_SIZE);
-      const inChunk = pos - idx * MEMORY_CHUNK_SIZE;
-      const n = Math.min(bytes - done, MEMORY_CHUNK_SIZE - inChunk);
-      const chunk = this.chunks.get(idx);
-      if (chunk === undefined) qiov.fill(0, qiovOffset + done, n);
-      else qiov.copyFrom(chunk.subarray(inChunk, inChunk + n), qiovOffset + done);
-      done += n;
+    for (const w = this.#walk.start(offset, bytes); w.next();) {
+      const chunk = this.chunks.get(w.idx);
+      if (chunk === undefined) qiov.fill(0, qiovOffset + w.done, w.n);
+      else qiov.copyFrom(chunk.subarray(w.inChunk, w.inChunk + w.n), qiovOffset + w.done);
     }
   }
 
   write(offset: number, bytes: number, qiov: IOVector, qiovOffset: number): void {
-    let done = 0;
-    while (done < bytes) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / MEMORY_CHUNK_SIZE);
-      const inChunk = pos - idx * MEMORY_CHUNK_SIZE;
-      const n = Math.min(bytes - done, MEMORY_CHUNK_SIZE - inChunk);
-      let chunk = this.chunks.get(idx);
+    for (const w = this.#walk.start(offset, bytes); w.next();) {
+      let chunk = this.chunks.get(w.idx);
       if (chunk === undefined) {
         chunk = new Uint8Array(MEMORY_CHUNK_SIZE);
-        this.chunks.set(idx, chunk);
+        this.chunks.set(w.idx, chunk);
       }
-      qiov.copyTo(chunk.subarray(inChunk, inChunk + n), qiovOffset + done, n);
-      done += n;
+      qiov.copyTo(chunk.subarray(w.inChunk, w.inChunk + w.n), qiovOffset + w.done, w.n);
     }
     if (offset + bytes > this.size) this.size = offset + bytes;
   }
 
   /** Zeroes a range; whole chunks are freed when `unmap`. */
   zero(offset: number, bytes: number, unmap: boolean): void {
-    let done = 0;
-    while (done < bytes) {
-      const pos = offset + done;
-      const idx = Math.floor(pos / MEMORY_CHUNK_SIZE);
-      const inChunk = pos - idx * MEMORY_CHUNK_SIZE;
-      const n = Math.min(bytes - done, MEMORY_CHUNK_SIZE - inChunk);
-      const chunk = this.chunks.get(idx);
-      if (chunk !== undefined) {
-        if (n === MEMORY_CHUNK_SIZE && unmap) this.chunks.delete(idx);
-        else chunk.fill(0, inChunk, inChunk + n);
-      }
-      done += n;
+    for (const w = this.#walk.start(offset, bytes); w.next();) {
+      const chunk = this.chunks.get(w.idx);
+      if (chunk === undefined) continue;
+      if (w.n === MEMORY_CHUNK_SIZE && unmap) this.chunks.delete(w.idx);
+      else chunk.fill(0, w.inChunk, w.inChunk + w.n);
     }
   }
 

@@ -152,12 +152,11 @@ export function throttleParamInfo(name: string): ThrottleParamInfo | undefined {
 }
 
 /**
- * QMP `block_set_io_throttle` arguments (QAPI BlockIOThrottle), also the throttle fields of
- * `query-block`'s BlockDeviceInfo. The six averages are mandatory; 0 means no limit.
+ * The throttle settings of QMP `block_set_io_throttle` (QAPI BlockIOThrottle without the device
+ * it names), also the throttle fields of `query-block`'s BlockDeviceInfo. The six averages are
+ * mandatory; 0 means no limit.
  */
-export interface BlockIoThrottle {
-  device?: string;
-  id?: string;
+export interface BlockIoThrottleSettings {
   bps: number;
   bps_rd: number;
   bps_wr: number;
@@ -178,6 +177,12 @@ export interface BlockIoThrottle {
   iops_wr_max_length?: number;
   iops_size?: number;
   group?: string;
+}
+
+/** QMP `block_set_io_throttle` arguments (QAPI BlockIOThrottle). */
+export interface BlockIoThrottle extends BlockIoThrottleSettings {
+  device?: string;
+  id?: string;
 }
 
 type QmpAvg = 'bps' | 'bps_rd' | 'bps_wr' | 'iops' | 'iops_rd' | 'iops_wr';

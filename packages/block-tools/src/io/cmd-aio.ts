@@ -5,9 +5,10 @@
  */
 import { Errno } from '@vmkit/core';
 import { BlockAcctCookie, BlockAcctType, RequestFlags, type BlockBackend } from '@vmkit/block-layer';
-import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
+import { cvtnum, parseCommandOptions, refuse, usage, type IoCommand } from './command.js';
 import { createIovec, verifyPattern } from './buffers.js';
 import { applyReadvOption, newReadvFlags } from './cmd-read.js';
+import { applyWritevOption, DEFAULT_WRITE_PATTERN, newWritevFlags } from './cmd-write.js';
 import { now, reportCompleted, reportFailure, since } from './report.js';
 import type { IoSession } from './session.js';
 
@@ -189,60 +190,32 @@ export const aioWriteCommand: IoCommand = {
     const p = parseCommandOptions(s, this, argv, 'CfiqP:uz');
     if (p === null) return -Errno.EINVAL;
     const blk = s.blk;
-    let machine = false;
-    let quiet = false;
+    const f = newWritevFlags();
     let zero = false;
-    let patternGiven = false;
-    let pattern = 0xcd;
-    let flags = 0;
     for (const o of p.options) {
-      switch (o.letter) {
-        case 'C':
-          machine = true;
-          break;
-        case 'f':
-          flags |= RequestFlags.FUA;
-          break;
-        case 'q':
-          quiet = true;
-          break;
-        case 'u':
-          flags |= RequestFlags.MAY_UNMAP;
-          break;
-        case 'P': {
-          const v = parsePattern(s, o.value === true ? '' : o.value);
-          if (v === null) return -Errno.EINVAL;
-          pattern = v;
-          patternGiven = true;
-          break;
-        }
-        case 'i':
-          s.con.line('injecting invalid write request');
-          blk.acctInvalid(BlockAcctType.WRITE);
-          return 0;
-        case 'z':
-          zero = true;
-          break;
+      if (o.letter === 'i') {
+        s.con.line('injecting invalid write request');
+        blk.acctInvalid(BlockAcctType.WRITE);
+        return 0;
       }
+      if (o.letter === 'u') f.flags |= RequestFlags.MAY_UNMAP;
+      else if (o.letter === 'z') zero = true;
+      else if (!applyWritevOption(s, f, o)) return -Errno.EINVAL;
     }
     if (p.operands.length < 2) return usage(s, this);
-    const refuse = (msg: string): number => {
-      s.con.line(msg);
-      return -Errno.EINVAL;
-    };
-    if (zero && p.operands.length !== 2) return refuse('-z supports only a single length parameter');
-    if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse('-u requires -z to be specified');
-    if (zero && patternGiven) return refuse('-z and -P cannot be specified at the same time');
+    if (zero && p.operands.length !== 2) return refuse(s, '-z supports only a single length parameter');
+    if (f.flags & RequestFlags.MAY_UNMAP && !zero) return refuse(s, '-u requires -z to be specified');
+    if (zero && f.pattern !== null) return refuse(s, '-z and -P cannot be specified at the same time');
     const offset = cvtnum(s, p.operands[0]);
     if (offset === null) return -Errno.EINVAL;
     if (zero) {
       const count = cvtnum(s, p.operands[1]);
       if (count === null) return -Errno.EINVAL;
-      const req = startRequest(s, offset, count, null, quiet, false, machine, null, null);
-      blk.aioPwriteZeroes(offset, count, flags, writeDone, req);
+      const req = startRequest(s, offset, count, null, f.quiet, false, f.machine, null, null);
+      blk.aioPwriteZeroes(offset, count, f.flags, writeDone, req);
       return 0;
     }
-    const vec = createIovec(s, p.operands.slice(1), pattern);
+    const vec = createIovec(s, p.operands.slice(1), f.pattern ?? DEFAULT_WRITE_PATTERN);
     if (vec === null) {
       blk.acctInvalid(BlockAcctType.WRITE);
       return -Errno.EINVAL;
@@ -252,13 +225,13 @@ export const aioWriteCommand: IoCommand = {
       offset,
       vec.qiov.size,
       vec.buf,
-      quiet,
+      f.quiet,
       false,
-      machine,
+      f.machine,
       null,
       BlockAcctType.WRITE,
     );
-    blk.aioPwritev(offset, vec.qiov, flags, writeDone, req);
+    blk.aioPwritev(offset, vec.qiov, f.flags, writeDone, req);
     return 0;
   },
 };

@@ -1,5 +1,6 @@
 /** `open`, `close`, `quit` and `help` (qemu-io.c open_f, close_f, quit_f; help_f). */
 import { Errno } from '@vmkit/core';
+import type { ToolConsole } from '../common/console.js';
 import { parseOptionString, mergeMissing, type OptionTree } from '../common/options.js';
 import { parseCacheMode, parseDiscardMode, type CacheSetting } from '../image/open.js';
 import { QUIT, parseCommandOptions, usage, type IoCommand } from './command.js';
@@ -23,6 +24,62 @@ const OPEN_HELP = `
 /** The defaults of qemu-io: cache=writethrough (host cache on, guest write cache off). */
 export const DEFAULT_CACHE: CacheSetting = { direct: false, noFlush: false, writethrough: true };
 
+/** How to open an image: the options qemu-io's command line and `open` share (-r, -n, -U, -t, -d). */
+export interface OpenSettings {
+  readOnly: boolean;
+  forceShare: boolean;
+  cache: CacheSetting;
+  discard: 'unmap' | 'ignore';
+}
+
+export function defaultOpenSettings(): OpenSettings {
+  return { readOnly: false, forceShare: false, cache: DEFAULT_CACHE, discard: 'unmap' };
+}
+
+/**
+ * Applies option `letter` to `o` when it is one of -r, -n, -U, -t, -d (qemu-io.c main and open_f
+ * handle them alike): 'other' for any other letter, left to the caller; 'invalid' after printing
+ * the error for an unknown cache or discard mode.
+ */
+export function applyOpenOption(
+  con: ToolConsole,
+  o: OpenSettings,
+  letter: string,
+  arg: string,
+): 'applied' | 'other' | 'invalid' {
+  switch (letter) {
+    case 'r':
+      o.readOnly = true;
+      return 'applied';
+    case 'n':
+      o.cache = { direct: true, noFlush: false, writethrough: false };
+      return 'applied';
+    case 'U':
+      o.forceShare = true;
+      return 'applied';
+    case 't': {
+      const c = parseCacheMode(arg);
+      if (c === undefined) {
+        con.error(`Invalid cache option: ${arg}`);
+        return 'invalid';
+      }
+      o.cache = c;
+      return 'applied';
+    }
+    case 'd': {
+      const d = parseDiscardMode(arg);
+      if (d === undefined) {
+        con.error(`Invalid discard option: ${arg}`);
+        return 'invalid';
+      }
+      o.discard = d;
+      return 'applied';
+    }
+    default:
+      return 'other';
+  }
+}
+
 export const openCommand: IoCommand = {
   name: 'open',
   altname: 'o',
@@ -35,53 +92,23 @@ export const openCommand: IoCommand = {
   async run(s, argv) {
     const p = parseCommandOptions(s, this, argv, 'rnUt:d:o:');
     if (p === null) return -Errno.EINVAL;
-    let readOnly = false;
-    let forceShare = false;
-    let cache: CacheSetting = DEFAULT_CACHE;
-    let discard: 'unmap' | 'ignore' = 'unmap';
+    const settings = defaultOpenSettings();
     let options: OptionTree | undefined;
     for (const o of p.options) {
       const arg = o.value === true ? '' : o.value;
-      switch (o.letter) {
-        case 'r':
-          readOnly = true;
-          break;
-        case 'n':
-          cache = { direct: true, noFlush: false, writethrough: false };
-          break;
-        case 'U':
-          forceShare = true;
-          break;
-        case 't': {
-          const c = parseCacheMode(arg);
-          if (c === undefined) {
-            s.con.error(`Invalid cache option: ${arg}`);
-            return -Errno.EINVAL;
-          }
-          cache = c;
-          break;
+      const applied = applyOpenOption(s.con, settings, o.letter, arg);
+      if (applied === 'invalid') return -Errno.EINVAL;
+      if (applied === 'other' && o.letter === 'o') {
+        if (s.imageOpts) {
+          s.con.line("--image-opts and 'open -o' are mutually exclusive");
+          return -Errno.EINVAL;
         }
-        case 'd': {
-          const d = parseDiscardMode(arg);
-          if (d === undefined) {
-            s.con.error(`Invalid discard option: ${arg}`);
-            return -Errno.EINVAL;
-          }
-          discard = d;
-          break;
+        try {
+          options = mergeMissing(parseOptionString(arg), options ?? {});
+        } catch (e) {
+          s.con.error((e as Error).message);
+          return -Errno.EINVAL;
         }
-        case 'o':
-          if (s.imageOpts) {
-            s.con.line("--image-opts and 'open -o' are mutually exclusive");
-            return -Errno.EINVAL;
-          }
-          try {
-            options = mergeMissing(parseOptionString(arg), options ?? {});
-          } catch (e) {
-            s.con.error((e as Error).message);
-            return -Errno.EINVAL;
-          }
-          break;
       }
     }
     if (p.operands.length > 1) return usage(s, this);
@@ -90,10 +117,7 @@ export const openCommand: IoCommand = {
       filename: path,
       imageOpts: s.imageOpts && path !== undefined,
       options,
-      readOnly,
-      forceShare,
-      cache,
-      discard,
+      ...settings,
     });
   },
 };

@@ -1,7 +1,8 @@
 /** `read` and `readv` (qemu-io read_f, readv_f). */
 import { Errno, IOVector } from '@vmkit/core';
-import { BDRV_REQUEST_MAX_BYTES, BDRV_SECTOR_SIZE } from '@vmkit/block-layer';
-import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
+import { BDRV_REQUEST_MAX_BYTES } from '@vmkit/block-layer';
+import { cvtnum, parseCommandOptions, parsePattern, refuse, sectorAlignmentError, usage } from './command.js';
+import type { IoCommand } from './command.js';
 import type { GetoptOption } from '../common/getopt.js';
 import { createIovec, verifyPattern } from './buffers.js';
 import { now, reportCompleted, reportFailure, since } from './report.js';
@@ -26,95 +27,7 @@ const READ_HELP = `
 
 `;
 
-export const readCommand: IoCommand = {
-  name: 'read',
-  altname: 'r',
-  argmin: 2,
-  argmax: -1,
-  args: '[-bCqv] [-P pattern [-s off] [-l len]] off len',
-  oneline: 'reads a number of bytes at a specified offset',
-  help: READ_HELP,
-  async run(s, argv) {
-    const p = parseCommandOptions(s, this, argv, 'bCl:pP:qs:v');
-    if (p === null) return -Errno.EINVAL;
-    let machine = false;
-    let quiet = false;
-    let verbose = false;
-    let vmstate = false;
-    let pattern: number | null = null;
-    let patternOffset = 0;
-    let patternCount: number | null = null;
-    let sflag = false;
-    for (const o of p.options) {
-      const arg = o.value === true ? '' : o.value;
-      switch (o.letter) {
-        case 'b':
-          vmstate = true;
-          break;
-        case 'C':
-          machine = true;
-          break;
-        case 'l':
-          patternCount = cvtnum(s, arg);
-          if (patternCount === null) return -Errno.EINVAL;
-          break;
-        case 'P':
-          pattern = parsePattern(s, arg);
-          if (pattern === null) return -Errno.EINVAL;
-          break;
-        case 'q':
-          quiet = true;
-          break;
-        case 's': {
-          const v = cvtnum(s, arg);
-          if (v === null) return -Errno.EINVAL;
-          patternOffset = v;
-          sflag = true;
-          break;
-        }
-        case 'v':
-          verbose = true;
-          break;
-      }
-    }
-    if (p.operands.length !== 2) return usage(s, this);
-    const offset = cvtnum(s, p.operands[0]);
-    if (offset === null) return -Errno.EINVAL;
-    const count = cvtnum(s, p.operands[1]);
-    if (count === null) return -Errno.EINVAL;
-    if (count > BDRV_REQUEST_MAX_BYTES) {
-      s.con.line(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${p.operands[1]}`);
-      return -Errno.EINVAL;
-    }
-    if (pattern === null && (patternCount !== null || sflag)) return usage(s, this);
-    const checkLen = patternCount ?? count - patternOffset;
-    if (checkLen < 0 || checkLen + patternOffset > count) {
-      s.con.line('pattern verification range exceeds end of read data');
-      return -Errno.EINVAL;
-    }
-    if (vmstate) {
-      if (offset % BDRV_SECTOR_SIZE !== 0) {
-        s.con.line(`${offset} is not a sector-aligned value for 'offset'`);
-        return -Errno.EINVAL;
-      }
-      if (count % BDRV_SECTOR_SIZE !== 0) {
-        s.con.line(`${count} is not a sector-aligned value for 'count'`);
-        return -Errno.EINVAL;
-      }
-    }
-    const buf = new Uint8Array(count).fill(0xab);
-    const t0 = now();
-    // vmkit nodes have no VM state area (bdrv_load_vmstate: -ENOTSUP).
-    const ret = vmstate ? -Errno.ENOTSUP : await s.blk.coPreadv(offset, count, IOVector.fromBuffer(buf));
-    const elapsed = since(t0);
-    if (ret < 0) return reportFailure(s.con, 'read failed', ret);
-    const matched = verifyPattern(s.con, buf, patternOffset, checkLen, pattern, offset + patternOffset);
-    reportCompleted(s.con, 'read', elapsed, offset, count, quiet, machine, verbose ? buf : null);
-    return matched ? 0 : -Errno.EINVAL;
-  },
-};
-
-/** The -C, -q, -v and -P settings shared by readv and aio_read. */
+/** The -C, -q, -v and -P settings shared by read, readv and aio_read. */
 export interface ReadvFlags {
   machine: boolean;
   quiet: boolean;
@@ -127,7 +40,7 @@ export function newReadvFlags(): ReadvFlags {
 }
 
 /**
- * Applies one option of readv_f / aio_read_f to `f` (other letters are the caller's); false
+ * Applies one option of read_f / readv_f / aio_read_f to `f` (other letters are the caller's); false
  * after printing the error of a bad -P pattern.
  */
 export function applyReadvOption(s: IoSession, f: ReadvFlags, o: GetoptOption): boolean {
@@ -140,6 +53,70 @@ export function applyReadvOption(s: IoSession, f: ReadvFlags, o: GetoptOption): 
   }
   return true;
 }
+
+export const readCommand: IoCommand = {
+  name: 'read',
+  altname: 'r',
+  argmin: 2,
+  argmax: -1,
+  args: '[-bCqv] [-P pattern [-s off] [-l len]] off len',
+  oneline: 'reads a number of bytes at a specified offset',
+  help: READ_HELP,
+  async run(s, argv) {
+    const p = parseCommandOptions(s, this, argv, 'bCl:pP:qs:v');
+    if (p === null) return -Errno.EINVAL;
+    const f = newReadvFlags();
+    let vmstate = false;
+    let patternOffset = 0;
+    let patternCount: number | null = null;
+    let sflag = false;
+    for (const o of p.options) {
+      const arg = o.value === true ? '' : o.value;
+      switch (o.letter) {
+        case 'b':
+          vmstate = true;
+          break;
+        case 'l':
+          patternCount = cvtnum(s, arg);
+          if (patternCount === null) return -Errno.EINVAL;
+          break;
+        case 's': {
+          const v = cvtnum(s, arg);
+          if (v === null) return -Errno.EINVAL;
+          patternOffset = v;
+          sflag = true;
+          break;
+        }
+        default:
+          if (!applyReadvOption(s, f, o)) return -Errno.EINVAL;
+      }
+    }
+    if (p.operands.length !== 2) return usage(s, this);
+    const offset = cvtnum(s, p.operands[0]);
+    if (offset === null) return -Errno.EINVAL;
+    const count = cvtnum(s, p.operands[1]);
+    if (count === null) return -Errno.EINVAL;
+    if (count > BDRV_REQUEST_MAX_BYTES)
+      return refuse(s, `length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${p.operands[1]}`);
+    if (f.pattern === null && (patternCount !== null || sflag)) return usage(s, this);
+    const checkLen = patternCount ?? count - patternOffset;
+    if (checkLen < 0 || checkLen + patternOffset > count)
+      return refuse(s, 'pattern verification range exceeds end of read data');
+    if (vmstate) {
+      const unaligned = sectorAlignmentError(offset, count);
+      if (unaligned !== null) return refuse(s, unaligned);
+    }
+    const buf = new Uint8Array(count).fill(0xab);
+    const t0 = now();
+    // vmkit nodes have no VM state area (bdrv_load_vmstate: -ENOTSUP).
+    const ret = vmstate ? -Errno.ENOTSUP : await s.blk.coPreadv(offset, count, IOVector.fromBuffer(buf));
+    const elapsed = since(t0);
+    if (ret < 0) return reportFailure(s.con, 'read failed', ret);
+    const matched = verifyPattern(s.con, buf, patternOffset, checkLen, f.pattern, offset + patternOffset);
+    reportCompleted(s.con, 'read', elapsed, offset, count, f.quiet, f.machine, f.verbose ? buf : null);
+    return matched ? 0 : -Errno.EINVAL;
+  },
+};
 
 const READV_HELP = `
  reads a range of bytes from the given offset into multiple buffers

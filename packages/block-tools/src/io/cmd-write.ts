@@ -1,8 +1,10 @@
 /** `write` and `writev` (qemu-io write_f, writev_f). */
 import { readFileSync } from 'node:fs';
 import { Errno, IOVector, errnoFromNodeError, strerror } from '@vmkit/core';
-import { BDRV_REQUEST_MAX_BYTES, BDRV_SECTOR_SIZE, RequestFlags } from '@vmkit/block-layer';
-import { cvtnum, parseCommandOptions, parsePattern, usage, type IoCommand } from './command.js';
+import { BDRV_REQUEST_MAX_BYTES, RequestFlags } from '@vmkit/block-layer';
+import { cvtnum, parseCommandOptions, parsePattern, refuse, sectorAlignmentError, usage } from './command.js';
+import type { IoCommand } from './command.js';
+import type { GetoptOption } from '../common/getopt.js';
 import { createIovec, patternBuffer } from './buffers.js';
 import { now, reportCompleted, reportFailure, since } from './report.js';
 import type { IoSession } from './session.js';
@@ -48,6 +50,38 @@ function bufferFromFile(s: IoSession, path: string, len: number): Uint8Array | n
   return buf;
 }
 
+/** The -C, -f, -q and -P settings shared by write, writev and aio_write. */
+export interface WritevFlags {
+  machine: boolean;
+  quiet: boolean;
+  /** RequestFlags (FUA for -f; write and aio_write add others). */
+  flags: number;
+  /** null without -P (DEFAULT_WRITE_PATTERN). */
+  pattern: number | null;
+}
+
+export function newWritevFlags(): WritevFlags {
+  return { machine: false, quiet: false, flags: 0, pattern: null };
+}
+
+/**
+ * Applies one option of write_f / writev_f / aio_write_f to `f` (other letters are the caller's); false
+ * after printing the error of a bad -P pattern.
+ */
+export function applyWritevOption(s: IoSession, f: WritevFlags, o: GetoptOption): boolean {
+  if (o.letter === 'C') f.machine = true;
+  else if (o.letter === 'f') f.flags |= RequestFlags.FUA;
+  else if (o.letter === 'q') f.quiet = true;
+  else if (o.letter === 'P') {
+    f.pattern = parsePattern(s, o.value === true ? '' : o.value);
+    if (f.pattern === null) return false;
+  }
+  return true;
+}
+
+/** The buffer of a write without -P (qemu-io's 0xcd). */
+export const DEFAULT_WRITE_PATTERN = 0xcd;
+
 export const writeCommand: IoCommand = {
   name: 'write',
   altname: 'w',
@@ -60,15 +94,12 @@ export const writeCommand: IoCommand = {
   async run(s, argv) {
     const p = parseCommandOptions(s, this, argv, 'bcCfnpP:qs:uz');
     if (p === null) return -Errno.EINVAL;
-    let machine = false;
-    let quiet = false;
+    const f = newWritevFlags();
     let vmstate = false;
     let compressed = false;
     let zero = false;
-    let pattern = 0xcd;
     let sources = 0;
     let patternFile: string | null = null;
-    let flags = 0;
     for (const o of p.options) {
       const arg = o.value === true ? '' : o.value;
       switch (o.letter) {
@@ -78,65 +109,51 @@ export const writeCommand: IoCommand = {
         case 'c':
           compressed = true;
           break;
-        case 'C':
-          machine = true;
-          break;
-        case 'f':
-          flags |= RequestFlags.FUA;
-          break;
         case 'n':
-          flags |= RequestFlags.NO_FALLBACK;
-          break;
-        case 'P': {
-          const v = parsePattern(s, arg);
-          if (v === null) return -Errno.EINVAL;
-          pattern = v;
-          sources++;
-          break;
-        }
-        case 'q':
-          quiet = true;
+          f.flags |= RequestFlags.NO_FALLBACK;
           break;
         case 's':
           patternFile = arg;
           sources++;
           break;
         case 'u':
-          flags |= RequestFlags.MAY_UNMAP;
+          f.flags |= RequestFlags.MAY_UNMAP;
           break;
         case 'z':
           zero = true;
           sources++;
           break;
+        default:
+          if (!applyWritevOption(s, f, o)) return -Errno.EINVAL;
+          if (o.letter === 'P') sources++;
       }
     }
     if (p.operands.length !== 2) return usage(s, this);
-    const refuse = (msg: string): number => {
-      s.con.line(msg);
-      return -Errno.EINVAL;
-    };
-    if (vmstate && zero) return refuse('-b and -z cannot be specified at the same time');
+    const flags = f.flags;
+    if (vmstate && zero) return refuse(s, '-b and -z cannot be specified at the same time');
     if (flags & RequestFlags.FUA && (vmstate || compressed)) {
-      return refuse('-f and -b or -c cannot be specified at the same time');
+      return refuse(s, '-f and -b or -c cannot be specified at the same time');
     }
-    if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse('-u requires -z to be specified');
-    if (flags & RequestFlags.NO_FALLBACK && !zero) return refuse('-n requires -z to be specified');
-    if (sources > 1) return refuse('Only one of -z, -P, and -s can be specified at the same time');
+    if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse(s, '-u requires -z to be specified');
+    if (flags & RequestFlags.NO_FALLBACK && !zero) return refuse(s, '-n requires -z to be specified');
+    if (sources > 1) return refuse(s, 'Only one of -z, -P, and -s can be specified at the same time');
     const offset = cvtnum(s, p.operands[0]);
     if (offset === null) return -Errno.EINVAL;
     const count = cvtnum(s, p.operands[1]);
     if (count === null) return -Errno.EINVAL;
     if (count > BDRV_REQUEST_MAX_BYTES && !(flags & RequestFlags.NO_FALLBACK)) {
-      return refuse(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES} without -n, given ${p.operands[1]}`);
+      return refuse(s, `length cannot exceed ${BDRV_REQUEST_MAX_BYTES} without -n, given ${p.operands[1]}`);
     }
     if (vmstate || compressed) {
-      if (offset % BDRV_SECTOR_SIZE !== 0)
-        return refuse(`${offset} is not a sector-aligned value for 'offset'`);
-      if (count % BDRV_SECTOR_SIZE !== 0) return refuse(`${count} is not a sector-aligned value for 'count'`);
+      const unaligned = sectorAlignmentError(offset, count);
+      if (unaligned !== null) return refuse(s, unaligned);
     }
     let buf: Uint8Array | null = null;
     if (!zero) {
-      buf = patternFile !== null ? bufferFromFile(s, patternFile, count) : patternBuffer(count, pattern);
+      buf =
+        patternFile !== null
+          ? bufferFromFile(s, patternFile, count)
+          : patternBuffer(count, f.pattern ?? DEFAULT_WRITE_PATTERN);
       if (buf === null) return -Errno.EINVAL;
     }
     const t0 = now();
@@ -151,7 +168,7 @@ export const writeCommand: IoCommand = {
     }
     const elapsed = since(t0);
     if (ret < 0) return reportFailure(s.con, 'write failed', ret);
-    reportCompleted(s.con, 'wrote', elapsed, offset, count, quiet, machine, null);
+    reportCompleted(s.con, 'wrote', elapsed, offset, count, f.quiet, f.machine, null);
     return 0;
   },
 };
@@ -182,31 +199,19 @@ export const writevCommand: IoCommand = {
   async run(s, argv) {
     const p = parseCommandOptions(s, this, argv, 'CfqP:');
     if (p === null) return -Errno.EINVAL;
-    let machine = false;
-    let quiet = false;
-    let flags = 0;
-    let pattern = 0xcd;
-    for (const o of p.options) {
-      if (o.letter === 'C') machine = true;
-      else if (o.letter === 'f') flags |= RequestFlags.FUA;
-      else if (o.letter === 'q') quiet = true;
-      else if (o.letter === 'P') {
-        const v = parsePattern(s, o.value === true ? '' : o.value);
-        if (v === null) return -Errno.EINVAL;
-        pattern = v;
-      }
-    }
+    const f = newWritevFlags();
+    for (const o of p.options) if (!applyWritevOption(s, f, o)) return -Errno.EINVAL;
     if (p.operands.length < 2) return usage(s, this);
     const offset = cvtnum(s, p.operands[0]);
     if (offset === null) return -Errno.EINVAL;
-    const vec = createIovec(s, p.operands.slice(1), pattern);
+    const vec = createIovec(s, p.operands.slice(1), f.pattern ?? DEFAULT_WRITE_PATTERN);
     if (vec === null) return -Errno.EINVAL;
     const size = vec.qiov.size;
     const t0 = now();
-    const ret = await s.blk.coPwritev(offset, size, vec.qiov, flags);
+    const ret = await s.blk.coPwritev(offset, size, vec.qiov, f.flags);
     const elapsed = since(t0);
     if (ret < 0) return reportFailure(s.con, 'writev failed', ret);
-    reportCompleted(s.con, 'wrote', elapsed, offset, size, quiet, machine, null);
+    reportCompleted(s.con, 'wrote', elapsed, offset, size, f.quiet, f.machine, null);
     return 0;
   },
 };

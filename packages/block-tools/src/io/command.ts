@@ -4,6 +4,7 @@
  * `QUIT` ends the session).
  */
 import { Errno } from '@vmkit/core';
+import { BDRV_SECTOR_SIZE } from '@vmkit/block-layer';
 import { getopt, type GetoptOption } from '../common/getopt.js';
 import { numberErrorMessage, parseSize } from '../common/numbers.js';
 import type { IoSession } from './session.js';
@@ -38,6 +39,22 @@ export interface IoCommand {
 export function usage(s: IoSession, cmd: IoCommand): number {
   s.con.line(`${cmd.name} ${cmd.args ?? ''} -- ${cmd.oneline}`);
   return -Errno.EINVAL;
+}
+
+/** Prints why the arguments are refused and fails with -EINVAL (qemu-io's `printf; return -EINVAL`). */
+export function refuse(s: IoSession, message: string): number {
+  s.con.line(message);
+  return -Errno.EINVAL;
+}
+
+/**
+ * read -b, write -b and write -c take whole sectors: the message for the first of `offset` and
+ * `count` that is not sector-aligned, else null.
+ */
+export function sectorAlignmentError(offset: number, count: number): string | null {
+  if (offset % BDRV_SECTOR_SIZE !== 0) return `${offset} is not a sector-aligned value for 'offset'`;
+  if (count % BDRV_SECTOR_SIZE !== 0) return `${count} is not a sector-aligned value for 'count'`;
+  return null;
 }
 
 /**

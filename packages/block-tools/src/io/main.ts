@@ -8,8 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { ToolConsole } from '../common/console.js';
 import { getopt } from '../common/getopt.js';
 import { subscribeTrace, traceChannelNames } from '../common/trace.js';
-import { parseCacheMode, parseDiscardMode, type CacheSetting } from '../image/open.js';
-import { DEFAULT_CACHE } from './cmd-file.js';
+import { applyOpenOption, defaultOpenSettings } from './cmd-file.js';
 import { IoSession } from './session.js';
 import { IO_COMMANDS, runCommandList, runInteractive } from './shell.js';
 
@@ -86,13 +85,13 @@ export async function vmkitIo(args: readonly string[], stdio: ToolStdio, prog = 
   const commands: string[] = [];
   const tracePatterns: string[] = [];
   let format: string | undefined;
-  let readOnly = false;
-  let forceShare = false;
   let imageOpts = false;
-  let cache: CacheSetting = DEFAULT_CACHE;
-  let discard: 'unmap' | 'ignore' = 'unmap';
+  const settings = defaultOpenSettings();
   for (const o of parsed.options) {
     const arg = o.value === true ? '' : o.value;
+    const applied = applyOpenOption(con, settings, o.letter, arg);
+    if (applied === 'invalid') return 1;
+    if (applied === 'applied') continue;
     switch (o.letter) {
       case 'h':
         con.write(ioUsage(prog));
@@ -106,33 +105,6 @@ export async function vmkitIo(args: readonly string[], stdio: ToolStdio, prog = 
       case 'f':
         format = arg;
         break;
-      case 'r':
-        readOnly = true;
-        break;
-      case 'n':
-        cache = { direct: true, noFlush: false, writethrough: false };
-        break;
-      case 'U':
-        forceShare = true;
-        break;
-      case 'd': {
-        const d = parseDiscardMode(arg);
-        if (d === undefined) {
-          con.error(`Invalid discard option: ${arg}`);
-          return 1;
-        }
-        discard = d;
-        break;
-      }
-      case 't': {
-        const c = parseCacheMode(arg);
-        if (c === undefined) {
-          con.error(`Invalid cache option: ${arg}`);
-          return 1;
-        }
-        cache = c;
-        break;
-      }
       case 'T':
         tracePatterns.push(arg);
         break;
@@ -160,10 +132,7 @@ export async function vmkitIo(args: readonly string[], stdio: ToolStdio, prog = 
         filename: parsed.operands[0],
         imageOpts,
         format,
-        readOnly,
-        forceShare,
-        cache,
-        discard,
+        ...settings,
       });
       if (ret < 0) return 1;
     }

@@ -38,7 +38,8 @@ export function runSummary(
   return { seconds, interrupted, devices, ioErrors, verify: verifying ? { checked, errors } : null };
 }
 
-const HEADER = [
+/** The columns of the summary table, in order (its header row). */
+export const SUMMARY_COLUMNS = [
   'device',
   'op',
   'ops',
@@ -51,7 +52,7 @@ const HEADER = [
   'failed',
   'invalid',
   'merged',
-];
+] as const;
 const RIGHT = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
 
 function row(id: string, op: string, s: OpSummary, withBytes: boolean): string[] {
@@ -78,7 +79,7 @@ export function formatSummary(s: RunSummary): string[] {
   out.push(
     `${what} ${s.seconds.toFixed(1)} s on ${s.devices.length} device${s.devices.length === 1 ? '' : 's'}`,
   );
-  const rows: string[][] = [HEADER];
+  const rows: (readonly string[])[] = [SUMMARY_COLUMNS];
   for (const d of s.devices) {
     rows.push(
       row(d.id, 'read', d.read, true),

@@ -57,6 +57,11 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+/** The `e`/`E` that starts a number's exponent. */
+function isExponentMark(c: number): boolean {
+  return c === 0x65 || c === 0x45;
+}
+
 function isStructural(c: number): boolean {
   return c === 0x7b || c === 0x7d || c === 0x5b || c === 0x5d || c === 0x3a || c === 0x2c;
 }
@@ -179,18 +184,13 @@ export class JsonLexer {
           else this.#error(c);
           return;
         case State.Zero:
-          if (isDigit(c)) this.#error(c);
-          else if (c === 0x2e) this.#next(c, State.FracStart);
-          else if (c === 0x65 || c === 0x45) this.#next(c, State.ExpStart);
-          else {
-            this.#emit(TokenType.Integer);
-            continue;
-          }
-          return;
         case State.Int:
-          if (isDigit(c)) this.#next(c, State.Int);
-          else if (c === 0x2e) this.#next(c, State.FracStart);
-          else if (c === 0x65 || c === 0x45) this.#next(c, State.ExpStart);
+          if (isDigit(c)) {
+            // A leading zero cannot be followed by digits (JSON has no octal).
+            if (this.#state === State.Zero) this.#error(c);
+            else this.#next(c, State.Int);
+          } else if (c === 0x2e) this.#next(c, State.FracStart);
+          else if (isExponentMark(c)) this.#next(c, State.ExpStart);
           else {
             this.#emit(TokenType.Integer);
             continue;
@@ -202,7 +202,7 @@ export class JsonLexer {
           return;
         case State.Frac:
           if (isDigit(c)) this.#next(c, State.Frac);
-          else if (c === 0x65 || c === 0x45) this.#next(c, State.ExpStart);
+          else if (isExponentMark(c)) this.#next(c, State.ExpStart);
           else {
             this.#emit(TokenType.Float);
             continue;

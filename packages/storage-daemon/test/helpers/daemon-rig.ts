@@ -29,6 +29,35 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Where a daemon test keeps its files; the fields are set afresh before every test. */
+export interface TestPaths {
+  /** A new temporary directory. */
+  dir: string;
+  /** `disk.img` in `dir`: a patterned image (writeImage). */
+  image: string;
+  /** `vu0.sock` in `dir`, not yet created. */
+  socket: string;
+}
+
+/**
+ * For a describe() body: skips the suite without the addon (before) and gives every test a new
+ * directory holding an image of `imageBytes` bytes (beforeEach). The caller removes `dir` in its
+ * own afterEach, once whatever still uses the directory (a daemon, a client) has stopped.
+ */
+export function useTestPaths(imageBytes: number): TestPaths {
+  const paths: TestPaths = { dir: '', image: '', socket: '' };
+  before(function () {
+    requireAddon(this);
+  });
+  beforeEach(() => {
+    paths.dir = tempDir();
+    paths.image = join(paths.dir, 'disk.img');
+    paths.socket = join(paths.dir, 'vu0.sock');
+    writeImage(paths.image, imageBytes);
+  });
+  return paths;
+}
+
 /** Byte `i` of the test image: differs per sector so misplaced reads show. */
 export function imageByte(i: number): number {
   return (i * 7 + (i >> 9)) & 0xff;
