@@ -132,6 +132,24 @@ describe('vmkit-io (spawned binary): errors, prompt, blkdebug, trace', function 
     expect(r.status).to.equal(1);
   });
 
+  it('write -P given twice is accepted (flags as in qemu-io, the last pattern wins)', () => {
+    const r = vmkitIo([
+      '-f',
+      'raw',
+      '-c',
+      'write -q -P 1 -P 7 0 512',
+      '-c',
+      'read -q -P 7 0 512',
+      '-c',
+      'write -q -s /nonexistent -s /nonexistent 0 512',
+      scratch.img,
+    ]);
+    expect(r.stdout).to.not.contain('Only one of');
+    expect(r.stdout).to.not.contain('Pattern verification failed');
+    // Two -s: one source; the missing file is what fails.
+    expect(r.stdout + r.stderr).to.contain('/nonexistent');
+  });
+
   it('without -c: the vmkit-io> prompt reads commands from stdin until quit', () => {
     const input = `open -o driver=raw ${scratch.img}\nwrite -q -P 5 0 1k\nread -q -P 5 0 1k\nlength\nquit\nread 0 1\n`;
     const r = vmkitIo([], { input });

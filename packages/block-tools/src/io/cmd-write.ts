@@ -98,7 +98,6 @@ export const writeCommand: IoCommand = {
     let vmstate = false;
     let compressed = false;
     let zero = false;
-    let sources = 0;
     let patternFile: string | null = null;
     for (const o of p.options) {
       const arg = o.value === true ? '' : o.value;
@@ -114,18 +113,15 @@ export const writeCommand: IoCommand = {
           break;
         case 's':
           patternFile = arg;
-          sources++;
           break;
         case 'u':
           f.flags |= RequestFlags.MAY_UNMAP;
           break;
         case 'z':
           zero = true;
-          sources++;
           break;
         default:
           if (!applyWritevOption(s, f, o)) return -Errno.EINVAL;
-          if (o.letter === 'P') sources++;
       }
     }
     if (p.operands.length !== 2) return usage(s, this);
@@ -136,6 +132,8 @@ export const writeCommand: IoCommand = {
     }
     if (flags & RequestFlags.MAY_UNMAP && !zero) return refuse(s, '-u requires -z to be specified');
     if (flags & RequestFlags.NO_FALLBACK && !zero) return refuse(s, '-n requires -z to be specified');
+    // As qemu-io's write_f: flags, not counts, so a repeated -P (the last one wins) is accepted.
+    const sources = Number(zero) + Number(f.pattern !== null) + Number(patternFile !== null);
     if (sources > 1) return refuse(s, 'Only one of -z, -P, and -s can be specified at the same time');
     const offset = cvtnum(s, p.operands[0]);
     if (offset === null) return -Errno.EINVAL;
