@@ -12,6 +12,7 @@ import {
   type BlockDriverState,
   type BlockGraph,
 } from '../src/index.js';
+import { attachTestParent } from './helpers/fixtures.js';
 import { buf, newGraph, settle, state, TestParent } from './helpers/test-driver.js';
 
 async function setupD9(
@@ -25,15 +26,7 @@ async function setupD9(
   graph.attachChild(top, child, 'wait-child', ChildRole.DATA | ChildRole.PRIMARY);
   graph.attachChild(top, null2, 'null-child', ChildRole.DATA);
   for (const n of [null1, child, null2]) n.unref();
-  const blk = new TestParent('blk', graph.mainContext);
-  blk.child = graph.attachRootChild(
-    top,
-    'root',
-    ChildRole.FILTERED | ChildRole.PRIMARY,
-    blk,
-    Perm.ALL,
-    Perm.ALL,
-  );
+  const blk = attachTestParent(graph, top, 'blk');
   top.unref();
   return { top, child, blk };
 }
@@ -93,21 +86,13 @@ describe('drain: graph changes (reference §1.2)', () => {
     graph.attachChild(pa, a, 'PA-A', ChildRole.DATA);
     const pbB = graph.attachChild(pb, b, 'PB-B', ChildRole.DATA);
     graph.attachChild(pb, a, 'PB-A', ChildRole.COW);
-    const blk = new TestParent('blk', ctx);
-    blk.child = graph.attachRootChild(
-      pa,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      blk,
-      Perm.ALL,
-      Perm.ALL,
-    );
+    const blk = attachTestParent(graph, pa, 'blk');
     pa.unref();
     expect([pa.refcount, pb.refcount, a.refcount, b.refcount, c.refcount]).to.deep.equal([1, 1, 3, 2, 1]);
     expect(pb.children.map((e) => e.name)).to.deep.equal(['PB-A', 'PB-B']);
     state(a).async = true;
     blk.busy++;
-    void settle(bdrvPreadv(blk.child, 0, 512, buf(512))).then(() => {
+    void settle(bdrvPreadv(blk.child!, 0, 512, buf(512))).then(() => {
       ctx.scheduleOneshot(() => {
         pb.unrefChild(pbB);
         graph.attachChild(pb, c, 'PB-C', ChildRole.DATA);
@@ -123,17 +108,9 @@ describe('drain: graph changes (reference §1.2)', () => {
   });
 
   it('D12: a node appended over a drained node inherits the drain', async () => {
-    const { graph, ctx } = newGraph();
+    const { graph } = newGraph();
     const base = await graph.openNode({ driver: 'test', 'node-name': 'base' });
-    const blk = new TestParent('blk', ctx);
-    blk.child = graph.attachRootChild(
-      base,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      blk,
-      Perm.ALL,
-      Perm.ALL,
-    );
+    const blk = attachTestParent(graph, base, 'blk');
     const overlay = await graph.openNode({ driver: 'test-fmt', 'node-name': 'overlay' });
     await drainedBegin(base);
     expect([
@@ -143,7 +120,7 @@ describe('drain: graph changes (reference §1.2)', () => {
       overlay.quiesceCounter,
     ]).to.deep.equal([1, 1, 0, 0]);
     graph.appendNode(overlay, base);
-    expect(blk.child.bs).to.equal(overlay);
+    expect(blk.child!.bs).to.equal(overlay);
     expect([base.inFlight, overlay.inFlight]).to.deep.equal([0, 0]);
     expect([base.quiesceCounter, state(base).drainCount]).to.deep.equal([1, 1]);
     expect([overlay.quiesceCounter, state(overlay).drainCount]).to.deep.equal([1, 1]);

@@ -7,7 +7,6 @@ import {
   BlkdebugRules,
   BlockGraph,
   BlockStatus,
-  ChildRole,
   Perm,
   bdrvBlockStatus,
   bdrvFlush,
@@ -21,7 +20,7 @@ import {
   type BlkdebugState,
   type BlockDriverState,
 } from '../src/index.js';
-import { TestParent } from './helpers/test-driver.js';
+import { attachTestParent } from './helpers/fixtures.js';
 
 function newGraph(): { graph: BlockGraph; ctx: AioContext } {
   const ctx = new AioContext({ clock: new VirtualClock() });
@@ -43,15 +42,7 @@ async function stack(graph: BlockGraph, dbg: Record<string, unknown> = {}): Prom
       ...dbg,
     },
   });
-  const user = new TestParent('blk', graph.mainContext);
-  user.child = graph.attachRootChild(
-    top,
-    'root',
-    ChildRole.FILTERED | ChildRole.PRIMARY,
-    user,
-    Perm.ALL,
-    Perm.ALL,
-  );
+  attachTestParent(graph, top, 'blk');
   top.unref();
   return top;
 }

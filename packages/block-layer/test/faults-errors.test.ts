@@ -5,8 +5,6 @@ import * as path from 'node:path';
 import { AioContext, Errno, IOVector, errnoName } from '@vmkit/core';
 import {
   BlockGraph,
-  ChildRole,
-  Perm,
   bdrvFlush,
   bdrvPdiscard,
   bdrvPreadv,
@@ -19,7 +17,7 @@ import {
   type BlockDriverState,
   type MaybePromise,
 } from '../src/index.js';
-import { TestParent } from './helpers/test-driver.js';
+import { attachTestParent } from './helpers/fixtures.js';
 
 const SIZE = 1 << 20;
 
@@ -123,15 +121,7 @@ describe('faults: blkdebug errors at each stage of the request path', () => {
       discard: 'unmap',
       file: { driver: 'blkdebug', 'node-name': 'dbg', align: 4096, image: imageOpts, 'inject-error': [rule] },
     });
-    const user = new TestParent('blk', graph.mainContext);
-    user.child = graph.attachRootChild(
-      top,
-      'root',
-      ChildRole.FILTERED | ChildRole.PRIMARY,
-      user,
-      Perm.ALL,
-      Perm.ALL,
-    );
+    attachTestParent(graph, top, 'blk');
     top.unref();
     if (image === 'memory') {
       // Fill through the node below blkdebug so that no rule fires.

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { ConfigError, IOVector, Machine, VirtualClock } from '@vmkit/core';
 import { blockLayerOf, blockLayerPlugin, ThrottleGroupObject } from '../src/index.js';
 import { settle } from './helpers-backend/bb-driver.js';
+import { rejects } from './helpers/machine.js';
 
 async function setup(): Promise<{ m: Machine; clock: VirtualClock }> {
   const clock = new VirtualClock();
@@ -10,17 +11,6 @@ async function setup(): Promise<{ m: Machine; clock: VirtualClock }> {
   await m.blockdevAdd({ driver: 'null-co', nodeName: 'n1' });
   await m.blockdevAdd({ driver: 'null-co', nodeName: 'n2' });
   return { m, clock };
-}
-
-async function rejects(p: Promise<unknown>, message: string): Promise<void> {
-  let error: unknown;
-  try {
-    await p;
-  } catch (e) {
-    error = e;
-  }
-  expect(error).to.be.instanceOf(ConfigError);
-  expect((error as Error).message).to.equal(message);
 }
 
 describe('machine: block_set_io_throttle and throttle-group objects (iotest 093)', () => {

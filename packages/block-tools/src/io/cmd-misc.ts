@@ -10,7 +10,7 @@ import {
   type PreallocMode,
 } from '@vmkit/block-layer';
 import { cvtstr } from '../common/numbers.js';
-import { cvtnum, parseCommandOptions, usage, type IoCommand } from './command.js';
+import { cvtnum, parseCommandOptions, refuse, usage, type IoCommand } from './command.js';
 import { now, printReport, since } from './report.js';
 import type { IoSession } from './session.js';
 import { driverInfo, formatSpecificLines, protocolName } from '../image/describe.js';
@@ -55,10 +55,8 @@ export const discardCommand: IoCommand = {
     if (offset === null) return -Errno.EINVAL;
     const bytes = cvtnum(s, p.operands[1]);
     if (bytes === null) return -Errno.EINVAL;
-    if (bytes > BDRV_REQUEST_MAX_BYTES) {
-      s.con.line(`length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${p.operands[1]}`);
-      return -Errno.EINVAL;
-    }
+    if (bytes > BDRV_REQUEST_MAX_BYTES)
+      return refuse(s, `length cannot exceed ${BDRV_REQUEST_MAX_BYTES}, given ${p.operands[1]}`);
     const t0 = now();
     const ret = await s.blk.coPdiscard(offset, bytes);
     const elapsed = since(t0);
