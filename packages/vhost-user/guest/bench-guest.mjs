@@ -60,7 +60,8 @@ export const BENCH_JOBS = Object.freeze([
  */
 
 /**
- * @typedef {{ backend: string, round: number, daemonCpuSeconds: number, cpuUsPerIo: number }} DaemonCpu
+ * @typedef {{ backend: string, round: number, daemonCpuSeconds?: number, cpuUsPerIo?: number,
+ *   interruptsHeld?: number, heldExpired?: number, holdUs?: number }} DaemonCpu
  */
 
 /**
@@ -147,6 +148,19 @@ async function benchOnce(o) {
     return samples;
   } finally {
     await daemon?.stop();
+    // vmkit-storage-daemon with coalesce-frames reports the interrupts it held on disconnect.
+    const held = daemon
+      ? /(\d+) interrupts held \((\d+) for the full (\d+) µs\)/.exec(daemon.output())
+      : null;
+    if (held) {
+      o.onDaemonCpu?.({
+        backend: o.backend,
+        round: o.round,
+        interruptsHeld: Number(held[1]),
+        heldExpired: Number(held[2]),
+        holdUs: Number(held[3]),
+      });
+    }
   }
 }
 
