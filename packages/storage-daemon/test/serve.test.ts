@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VirtioBlkFeature, VirtioBlkStatus, VirtioBlkType } from '@vmkit/virtio-blk';
+import { VirtioFeature } from '@vmkit/virtio';
 import type { StorageDaemon } from '../src/index.js';
 import { BlkFrontEnd, until } from './helpers/blk-front-end.js';
 import {
@@ -151,6 +152,23 @@ describe('vmkit-storage-daemon: serving a vhost-user-blk export', function () {
     // This front-end does not negotiate EVENT_IDX: nothing is ever held for it.
     expect(lines[1]).to.equal(
       "export 'vu0': client disconnected (peer closed the connection), 0 interrupts held (0 for the full 300 µs)",
+    );
+  });
+
+  it('coalescing over vhost-user with EVENT_IDX: a lone completion is held for coalesce-usecs, then signalled', async () => {
+    ({ daemon, lines } = await startDaemon(
+      fileExportArgs(paths.image, paths.socket, 'writable=on,coalesce-frames=4,coalesce-usecs=300'),
+    ));
+    const fe = connect();
+    await fe.start(64, { eventIdx: true });
+    expect(fe.hasFeature(VirtioFeature.RING_EVENT_IDX)).to.equal(true);
+    // One request where four are wanted per interrupt: held, then raised by the timer.
+    expect((await fe.read(0, 4096)).status).to.equal(VirtioBlkStatus.OK);
+    await until(() => fe.takeCalls() > 0, 'the held interrupt');
+    fe.close();
+    await until(() => lines.length >= 2, 'the disconnect line');
+    expect(lines[1]).to.equal(
+      "export 'vu0': client disconnected (peer closed the connection), 1 interrupts held (1 for the full 300 µs)",
     );
   });
 

@@ -148,19 +148,8 @@ async function benchOnce(o) {
     return samples;
   } finally {
     await daemon?.stop();
-    // vmkit-storage-daemon with coalesce-frames reports the interrupts it held on disconnect.
-    const held = daemon
-      ? /(\d+) interrupts held \((\d+) for the full (\d+) µs\)/.exec(daemon.output())
-      : null;
-    if (held) {
-      o.onDaemonCpu?.({
-        backend: o.backend,
-        round: o.round,
-        interruptsHeld: Number(held[1]),
-        heldExpired: Number(held[2]),
-        holdUs: Number(held[3]),
-      });
-    }
+    const held = daemon ? parseHeldReport(daemon.output()) : null;
+    if (held) o.onDaemonCpu?.({ backend: o.backend, round: o.round, ...held });
   }
 }
 
@@ -211,7 +200,7 @@ export async function runBench(o) {
  * @param {string} baseline
  */
 export function summarize(samples, baseline) {
-  /** @type {Map<string, { job: string, backend: string, iops: number, mibps: number, n: number }>} */
+  /** @type {Map<string, { job: string, backend: string, iops: number, mibps: number, latUs: number, n: number }>} */
   const means = new Map();
   for (const s of samples) {
     const k = `${s.job}\0${s.backend}`;
@@ -231,6 +220,18 @@ export function summarize(samples, baseline) {
     const latUs = Math.round(m.latUs / m.n);
     return { summary: 'mean', job: m.job, backend: m.backend, iops, mibps, latUs, baseline, ratio };
   });
+}
+
+/**
+ * The interrupts vmkit-storage-daemon held, from the line it prints when a front-end leaves with
+ * coalesce-frames on (the last one in `output`), or null.
+ * @param {string} output
+ * @returns {{ interruptsHeld: number, heldExpired: number, holdUs: number } | null}
+ */
+export function parseHeldReport(output) {
+  const all = [...output.matchAll(/(\d+) interrupts held \((\d+) for the full (\d+) µs\)/g)];
+  const m = all.at(-1);
+  return m ? { interruptsHeld: Number(m[1]), heldExpired: Number(m[2]), holdUs: Number(m[3]) } : null;
 }
 
 /**

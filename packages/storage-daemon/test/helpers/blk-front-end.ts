@@ -72,7 +72,8 @@ export class BlkFrontEnd {
   }
 
   /** Handshake and device start as vhost_dev_init + vhost_dev_start do; returns the offered features. */
-  async start(queueSize = 64): Promise<bigint> {
+  /** Negotiates and sets up queue 0; `eventIdx` also accepts VIRTIO_RING_F_EVENT_IDX. */
+  async start(queueSize = 64, options: { eventIdx?: boolean } = {}): Promise<bigint> {
     const m = this.master;
     const offered = await m.getFeatures();
     const protocol = await m.getProtocolFeatures();
@@ -90,7 +91,8 @@ export class BlkFrontEnd {
       featureBit(VirtioBlkFeature.BLK_SIZE) |
       featureBit(VirtioBlkFeature.RO) |
       featureBit(VirtioBlkFeature.DISCARD) |
-      featureBit(VirtioBlkFeature.WRITE_ZEROES);
+      featureBit(VirtioBlkFeature.WRITE_ZEROES) |
+      (options.eventIdx === true ? featureBit(VirtioFeature.RING_EVENT_IDX) : 0n);
     const features = offered & accept;
     this.features = features;
     await m.setFeatures(features);
@@ -104,7 +106,8 @@ export class BlkFrontEnd {
       avail: a.alloc(6 + 2 * queueSize, 2),
       used: a.alloc(6 + 8 * queueSize, 4),
     };
-    const vq = new GuestVirtqueue(this.memory, a, 0, queueSize, layout, false, () => this.kick.write(1));
+    const eventIdx = (features & featureBit(VirtioFeature.RING_EVENT_IDX)) !== 0n;
+    const vq = new GuestVirtqueue(this.memory, a, 0, queueSize, layout, eventIdx, () => this.kick.write(1));
     vq.initRings();
     this.vq = vq;
     await m.setVringNum(0, queueSize);
