@@ -11,7 +11,7 @@ import type { BdrvChild, BdrvChildParent } from './child.js';
 import { emptyLimits, type BlockLimits } from './limits.js';
 import type { BlockGraph } from './graph.js';
 import { doDrainedBeginQuiesce, drainedEnd, drainPoll } from './drain.js';
-import type { TrackedRequest } from './io/tracked.js';
+import { TrackedRequestList } from './io/tracked.js';
 
 /** Options for `openChild`. */
 export interface OpenChildOptions {
@@ -75,7 +75,7 @@ export class BlockDriverState<S = unknown> {
   /** Cached length in bytes, rounded up to 512 like QEMU's total_sectors. */
   totalBytes = 0;
   /** Requests registered for overlap checks (tracked_requests). */
-  readonly trackedRequests = new Set<TrackedRequest>();
+  readonly trackedRequests = new TrackedRequestList();
   /** Number of tracked requests that are serialising. */
   serialisingInFlight = 0;
   /** Copy-on-read users (reference count). */

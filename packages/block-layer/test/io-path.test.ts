@@ -14,6 +14,7 @@ import {
   trackedRequestEnd,
 } from '../src/index.js';
 import { buf, newGraph, settle, state } from './helpers/test-driver.js';
+import type { BlockDriverState } from '../src/index.js';
 import { pattern, testNode } from './helpers/io-node.js';
 
 describe('io: request checks (bdrv_check_qiov_request)', () => {
@@ -42,6 +43,28 @@ describe('io: request checks (bdrv_check_qiov_request)', () => {
 });
 
 describe('io: tracked and serialising requests', () => {
+  it('the tracked list keeps begin order through deletes anywhere, and each request once', async () => {
+    const bs = await testNode();
+    const list = bs.trackedRequests;
+    const [a, b, c, d] = [0, 1, 2, 3].map((i) => trackedRequestBegin(bs, i * 512, 512, 'write'));
+    const offsets = (): number[] => [...list].map((r) => r.offset);
+    expect([list.size, list.first]).to.deep.equal([4, a]);
+    list.add(b); // already listed: no change
+    expect(offsets()).to.deep.equal([0, 512, 1024, 1536]);
+    trackedRequestEnd(b);
+    expect(offsets()).to.deep.equal([0, 1024, 1536]);
+    expect([list.has(b), list.delete(b), list.size]).to.deep.equal([false, false, 3]);
+    trackedRequestEnd(a);
+    trackedRequestEnd(d);
+    expect([offsets(), list.first, list.has(c)]).to.deep.equal([[1024], c, true]);
+    const e = trackedRequestBegin(bs, 4096, 512, 'read');
+    expect(offsets()).to.deep.equal([1024, 4096]);
+    trackedRequestEnd(c);
+    trackedRequestEnd(e);
+    expect([list.size, list.first, offsets()]).to.deep.equal([0, null, []]);
+    expect((await testNode()).trackedRequests.has(a)).to.equal(false);
+  });
+
   it('a SERIALISING write makes an overlapping read wait; non-serialising requests do not', async () => {
     const bs = await testNode();
     state(bs).hold = true;
@@ -337,6 +360,60 @@ describe('io: write completion', () => {
     expect(bs.writeGen).to.equal(2);
     expect(bs.wrHighestOffset).to.equal(4608);
   });
+
+  /** Runs `fn` with the test driver's fast path open (it has debugEvent, which closes it). */
+  async function onFastPath(
+    fn: (bs: BlockDriverState, drv: { pwritev?: unknown }) => Promise<void>,
+  ): Promise<void> {
+    const bs = await testNode();
+    const drv = bs.driver as { debugEvent?: unknown; pwritev?: unknown };
+    const { debugEvent, pwritev } = drv;
+    drv.debugEvent = undefined;
+    try {
+      await fn(bs, drv);
+    } finally {
+      drv.debugEvent = debugEvent;
+      drv.pwritev = pwritev;
+    }
+  }
+
+  it('a fast-path write that yields is tracked until it settles, then counted like any write', () =>
+    onFastPath(async (bs) => {
+      state(bs).hold = true;
+      const w = settle(bdrvPwritev(bs, 8192, 512, buf(512, 7)));
+      expect(state(bs).held).to.have.length(1);
+      expect(bs.inFlight).to.equal(1);
+      expect([...bs.trackedRequests].map((r) => [r.type, r.offset, r.bytes])).to.deep.equal([
+        ['write', 8192, 512],
+      ]);
+      expect(bs.writeGen).to.equal(0); // bdrv_co_write_req_finish runs when the driver is done
+      state(bs).release();
+      expect(await w).to.equal(0);
+      expect([bs.inFlight, bs.trackedRequests.size, bs.writeGen, bs.wrHighestOffset]).to.deep.equal([
+        0, 0, 1, 8704,
+      ]);
+      // A failed one: still counted, its error passed on; a read that yields is tracked the same way.
+      state(bs).errors.set('write', { ret: -Errno.EIO, sticky: false });
+      expect(await settle(bdrvPwritev(bs, 16384, 512, buf(512)))).to.equal(-Errno.EIO);
+      expect([bs.inFlight, bs.trackedRequests.size, bs.writeGen, bs.wrHighestOffset]).to.deep.equal([
+        0, 0, 2, 16896,
+      ]);
+      const r = settle(bdrvPreadv(bs, 8192, 512, buf(512)));
+      expect([...bs.trackedRequests].map((t) => t.type)).to.deep.equal(['read']);
+      state(bs).release();
+      expect(await r).to.equal(0);
+      expect([bs.inFlight, bs.trackedRequests.size, bs.writeGen]).to.deep.equal([0, 0, 2]);
+    }));
+
+  it('a driver promise that rejects is passed on as it came, and the request stops being tracked', () =>
+    onFastPath(async (bs, drv) => {
+      const bug = new Error('driver bug');
+      drv.pwritev = () => Promise.reject(bug);
+      let caught: unknown;
+      await Promise.resolve(bdrvPwritev(bs, 0, 512, buf(512))).catch((e: unknown) => (caught = e));
+      expect(caught).to.equal(bug);
+      expect([bs.inFlight, bs.trackedRequests.size, bs.writeGen]).to.deep.equal([0, 0, 0]);
+    }));
 
   it('a successful write past EOF grows the node and notifies parents', async () => {
     const { graph, ctx } = newGraph();

@@ -143,7 +143,10 @@ async function runCase(b: Bench, c: FuzzCase, model: { disk: Uint8Array }, tally
   }
   const broken = (driver.status & VirtioStatus.NEEDS_RESET) !== 0;
   const published = (q.deviceUsedIdx - first) & 0xffff;
-  expect(published).to.be.at.most(c.size);
+  // A device-writable buffer over the used ring (usedOverlap) lets the guest's own data land on
+  // used.idx and the elements, so neither says anything then (seed -1169546794: a read buffer
+  // ending on the first byte of used.idx).
+  if (!built.usedOverlap) expect(published).to.be.at.most(c.size);
   if (broken) tally.broken++;
   if (built.hostile) {
     if (!built.usedOverlap) {
@@ -152,7 +155,7 @@ async function runCase(b: Bench, c: FuzzCase, model: { disk: Uint8Array }, tally
         if (id >= c.size) throw new Error(`used id ${id} is not a descriptor index`);
       }
     }
-    tally.completed += published;
+    if (!built.usedOverlap) tally.completed += published;
     model.disk = diskBytes(b.disk);
     return;
   }
@@ -193,6 +196,57 @@ async function runCase(b: Bench, c: FuzzCase, model: { disk: Uint8Array }, tally
   if (!bytesEqual(diskView(b.disk), model.disk)) throw new Error('the disk differs from the model');
 }
 
+/** Cases that once failed, run first every time (see runCase for what each taught). */
+const REGRESSIONS: FuzzCase[] = [
+  {
+    iothread: false,
+    eventIdx: false,
+    indirect: true,
+    size: 8,
+    startIndex: 1,
+    requests: [
+      {
+        kind: 'in',
+        barrier: false,
+        sectorMode: 0,
+        sectorOff: 0,
+        sectors: 2,
+        odd: 0,
+        extraIn: 0,
+        dwzFlags: 0,
+        dwzTwo: true,
+        dwzNoOut: false,
+        cutsOut: [63],
+        cutsIn: [1, 2],
+        indirect: false,
+        seed: 0,
+      },
+      {
+        kind: 'in',
+        barrier: false,
+        sectorMode: 0,
+        sectorOff: 0,
+        sectors: 0,
+        odd: 0,
+        extraIn: 0,
+        dwzFlags: 0,
+        dwzTwo: true,
+        dwzNoOut: false,
+        cutsOut: [],
+        cutsIn: [],
+        indirect: true,
+        seed: 0,
+      },
+    ],
+    mutations: [
+      { table: 0, index: 0, field: 'len', addr: 77824n, len: 0, flags: 0, next: 0 },
+      { table: -1, index: 4, field: 'addr', addr: 66564n, len: 0, flags: 0, next: 0 },
+    ],
+    badHeads: [],
+    idxBump: null,
+  },
+];
+
 describe('virtio-blk: hostile and random rings (property)', () => {
   const benches: Bench[] = [];
   before(async () => {
@@ -211,7 +265,7 @@ describe('virtio-blk: hostile and random rings (property)', () => {
         const k = c.iothread ? 1 : 0;
         await runCase(benches[k], c, models[k], tally);
       }),
-      { numRuns: RUNS },
+      { numRuns: RUNS, examples: REGRESSIONS.map((c) => [c] as [FuzzCase]) },
     );
     // The generator must reach both clean cases and device errors, and every status, to mean anything.
     expect(tally.completed, 'requests completed').to.be.above(RUNS);

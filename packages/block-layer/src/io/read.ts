@@ -22,58 +22,9 @@ import {
 } from './tracked.js';
 import { copyOnReadv, clusterSize } from './copy-on-read.js';
 import { bdrvIsAllocated } from './block-status.js';
+import { trackYielded } from './yielded.js';
 
 const INT_MAX = 0x7fffffff;
-
-/** Free YieldedRead objects kept for reuse. */
-const YIELDED_POOL_MAX = 4096;
-const yieldedPool: YieldedRead[] = [];
-
-/**
- * A fast-path read whose driver call went asynchronous: tracked on the node until the driver's
- * promise settles. Pooled, with its settle callbacks made once, so a yielded read costs one
- * `then` and no closure or async frame.
- */
-class YieldedRead {
-  private bs: BlockDriverState | null = null;
-  private req: TrackedRequest | null = null;
-  readonly onResult = (ret: number): number => {
-    this.end();
-    return ret < 0 ? ret : 0;
-  };
-  readonly onFailure = (error: unknown): never => {
-    this.end();
-    // Passed on as it came: the I/O path never rejects, a driver that throws has a bug.
-    throw error;
-  };
-
-  start(bs: BlockDriverState, offset: number, bytes: number): void {
-    bs.incInFlight();
-    this.bs = bs;
-    this.req = trackedRequestBegin(bs, offset, bytes, 'read');
-  }
-
-  private end(): void {
-    const bs = this.bs!;
-    trackedRequestEnd(this.req!);
-    this.bs = null;
-    this.req = null;
-    bs.decInFlight();
-    if (yieldedPool.length < YIELDED_POOL_MAX) yieldedPool.push(this);
-  }
-}
-
-/** Tracks a request whose driver call went asynchronous (fast path that yielded). */
-function trackYielded(
-  bs: BlockDriverState,
-  offset: number,
-  bytes: number,
-  pending: Promise<number>,
-): Promise<number> {
-  const t = yieldedPool.pop() ?? new YieldedRead();
-  t.start(bs, offset, bytes);
-  return pending.then(t.onResult, t.onFailure);
-}
 
 /**
  * bdrv_co_preadv_part: reads `bytes` at `offset` into `qiov` from `qiovOffset`. Returns 0 or a
@@ -109,7 +60,7 @@ export function bdrvPreadv(
   ) {
     const r = drv.preadv(bs, offset, bytes, qiov, qiovOffset, 0);
     if (typeof r === 'number') return r < 0 ? r : 0;
-    return trackYielded(bs, offset, bytes, r);
+    return trackYielded(bs, offset, bytes, 'read', r);
   }
   return preadvGeneral(bs, offset, bytes, qiov, qiovOffset, flags);
 }

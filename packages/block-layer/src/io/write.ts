@@ -26,6 +26,7 @@ import {
 } from './tracked.js';
 import { clusterSize } from './copy-on-read.js';
 import { doPwriteZeroes, doZeroPwritev } from './zero.js';
+import { trackYielded } from './yielded.js';
 
 const INT_MAX = 0x7fffffff;
 
@@ -58,6 +59,11 @@ export function writeReqFinish(
   if (bytes && type === 'write' && offset + bytes > bs.wrHighestOffset) bs.wrHighestOffset = offset + bytes;
 }
 
+/** writeReqFinish for a fast-path write that yielded. */
+function finishYieldedWrite(bs: BlockDriverState, offset: number, bytes: number, ret: number): void {
+  writeReqFinish(bs, offset, bytes, 'write', ret);
+}
+
 /** bdrv_co_write_req_prepare: serialisation (SERIALISING/NO_WAIT → -EBUSY) or overlap wait. */
 export function writeReqPrepare(req: TrackedRequest, flags: RequestFlagsMask): MaybePromise<number> {
   let w: Promise<void> | undefined;
@@ -71,25 +77,6 @@ export function writeReqPrepare(req: TrackedRequest, flags: RequestFlagsMask): M
     w = waitSerialisingRequests(req);
   }
   return w === undefined ? 0 : w.then(() => 0);
-}
-
-async function trackYielded(
-  bs: BlockDriverState,
-  offset: number,
-  bytes: number,
-  pending: Promise<number>,
-): Promise<number> {
-  bs.incInFlight();
-  const req = trackedRequestBegin(bs, offset, bytes, 'write');
-  try {
-    let ret = await pending;
-    if (ret > 0) ret = 0;
-    writeReqFinish(bs, offset, bytes, 'write', ret);
-    return ret;
-  } finally {
-    trackedRequestEnd(req);
-    bs.decInFlight();
-  }
 }
 
 /**
@@ -131,7 +118,7 @@ export function bdrvPwritev(
     drv.debugEvent === undefined
   ) {
     const r = drv.pwritev(bs, offset, bytes, qiov, qiovOffset, flags);
-    if (typeof r !== 'number') return trackYielded(bs, offset, bytes, r);
+    if (typeof r !== 'number') return trackYielded(bs, offset, bytes, 'write', r, finishYieldedWrite);
     const res = r < 0 ? r : 0;
     writeReqFinish(bs, offset, bytes, 'write', res);
     return res;
