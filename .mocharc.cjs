@@ -5,6 +5,8 @@ const named = process.argv.slice(2).some((a) => /\.(c|m)?js$|\*/.test(a) && !a.s
 module.exports = {
   ...(named ? {} : { spec: ['packages/*/dist/test/**/*.test.js', 'examples/dist/test/**/*.test.js'] }),
   reporter: './tools/mocha-summary-reporter.cjs',
+  // Property tests: one fixed seed under CI, new seeds elsewhere (see the file).
+  require: ['./tools/fast-check-seed.mjs'],
   'node-option': ['enable-source-maps'],
   timeout: 20000,
   'forbid-only': Boolean(process.env.CI),
