@@ -56,13 +56,26 @@ export const BENCH_JOBS = Object.freeze([
 
 /**
  * @typedef {{ job: string, backend: string, round: number, iops: number, mibps: number,
- *   latUs: number, irqsPerIo: number, daemonCpuUsPerIo: number }} BenchSample
+ *   latUs: number, irqsPerIo: number, daemonCpuUsPerIo: number, daemonMainCpuUsPerIo: number }}
+ *   BenchSample
  */
 
 /**
  * @typedef {{ backend: string, round: number, daemonCpuSeconds?: number, cpuUsPerIo?: number,
  *   interruptsHeld?: number, heldExpired?: number, holdUs?: number }} DaemonCpu
  */
+
+/**
+ * CPU µs per I/O, to 0.1 µs: `seconds` of CPU over a job of `runtime` s plus fio's ramp-up second
+ * at `iops` (NaN when the CPU time is unknown).
+ * @param {number | undefined} seconds
+ * @param {number} iops
+ * @param {number} runtime
+ * @returns {number}
+ */
+function usPerIo(seconds, iops, runtime) {
+  return Math.round(((seconds ?? Number.NaN) / (iops * (runtime + 1))) * 1e7) / 10;
+}
 
 /**
  * One boot running every job against one backend.
@@ -87,15 +100,24 @@ async function benchOnce(o) {
   try {
     const cpu0 = daemon?.cpuSeconds() ?? Number.NaN;
     // The daemon's CPU time over each job (the guest marks the start and reports the end).
+    // Also the main thread's alone: for a Node daemon, the JavaScript's share of it.
     /** @type {Map<string, number>} */
     const jobCpu = new Map();
+    /** @type {Map<string, number>} */
+    const jobMainCpu = new Map();
     let jobStartCpu = Number.NaN;
+    let jobStartMainCpu = Number.NaN;
     /** @param {string} line */
     const onLine = (line) => {
       if (!daemon) return;
       const r = parseResultLine(line);
-      if (r?.step === 'fio-start') jobStartCpu = daemon.cpuSeconds();
-      else if (r?.step === 'fio' && r.fields.job) jobCpu.set(r.fields.job, daemon.cpuSeconds() - jobStartCpu);
+      if (r?.step === 'fio-start') {
+        jobStartCpu = daemon.cpuSeconds();
+        jobStartMainCpu = daemon.mainThreadCpuSeconds();
+      } else if (r?.step === 'fio' && r.fields.job) {
+        jobCpu.set(r.fields.job, daemon.cpuSeconds() - jobStartCpu);
+        jobMainCpu.set(r.fields.job, daemon.mainThreadCpuSeconds() - jobStartMainCpu);
+      }
     };
     const jobs = o.jobs ?? BENCH_JOBS;
     const fio = jobs.map((j) => `${j.rw}:${j.bs}:${j.depth}:${o.runtime}`).join(',');
@@ -126,13 +148,14 @@ async function benchOnce(o) {
         // Guest interrupts per I/O (the job's ramp-up second included in both counts).
         irqsPerIo:
           Math.round((n('irqs') / ((n('read_iops') + n('write_iops')) * (o.runtime + 1))) * 1000) / 1000,
-        // The daemon's CPU µs per I/O over the job (ramp-up second included in both).
-        daemonCpuUsPerIo:
-          Math.round(
-            ((jobCpu.get(s.fields.job) ?? Number.NaN) /
-              ((n('read_iops') + n('write_iops')) * (o.runtime + 1))) *
-              1e7,
-          ) / 10,
+        // The daemon's CPU µs per I/O over the job (ramp-up second included in both), all
+        // threads and the main thread alone.
+        daemonCpuUsPerIo: usPerIo(jobCpu.get(s.fields.job), n('read_iops') + n('write_iops'), o.runtime),
+        daemonMainCpuUsPerIo: usPerIo(
+          jobMainCpu.get(s.fields.job),
+          n('read_iops') + n('write_iops'),
+          o.runtime,
+        ),
       };
     });
     if (Number.isFinite(daemonCpu)) {

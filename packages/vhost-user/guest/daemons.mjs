@@ -8,7 +8,8 @@ export const QSD_BINARY = 'qemu-storage-daemon';
 
 /**
  * @typedef {{ name: string, socket: string, pid: number | undefined, output: () => string,
- *   cpuSeconds: () => number, stop: () => Promise<void> }} RunningDaemon
+ *   cpuSeconds: () => number, mainThreadCpuSeconds: () => number, stop: () => Promise<void> }}
+ *   RunningDaemon
  */
 
 /** @param {string} binary @returns {boolean} whether `binary` is on PATH */
@@ -17,14 +18,19 @@ export function haveBinary(binary) {
 }
 
 /**
- * CPU time (user + system, every thread) a live process has used so far, from /proc/PID/stat
- * (clock ticks of 1/100 s, as on Linux for x86); NaN when it cannot be read.
+ * CPU time (user + system) a live process has used so far, from /proc/PID/stat (clock ticks of
+ * 1/100 s, as on Linux for x86): every thread, or with `thread` only that one (the process's
+ * own pid is its main thread: a Node daemon's JavaScript). NaN when it cannot be read.
  * @param {number | undefined} pid
+ * @param {number} [thread]
  * @returns {number}
  */
-export function processCpuSeconds(pid) {
+export function processCpuSeconds(pid, thread) {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(
+      thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+      'utf8',
+    );
     // Fields after the parenthesised command: state is field 3, utime 14, stime 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(f[11]) + Number(f[12])) / 100;
@@ -57,6 +63,7 @@ export function startDaemon(name, argv, socket, timeoutMs = 10_000) {
     pid: child.pid,
     output: () => out.join(''),
     cpuSeconds: () => processCpuSeconds(child.pid),
+    mainThreadCpuSeconds: () => processCpuSeconds(child.pid, child.pid),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

@@ -18,6 +18,7 @@ interface Sample {
   latUs: number;
   irqsPerIo: number;
   daemonCpuUsPerIo: number;
+  daemonMainCpuUsPerIo: number;
 }
 
 interface BenchModule {
@@ -73,6 +74,7 @@ describe('guest benchmark script (bench-guest.mjs)', () => {
       latUs,
       irqsPerIo: 1,
       daemonCpuUsPerIo: 20,
+      daemonMainCpuUsPerIo: 12,
     });
     const lines = bench.summarize(
       [s('vmkit', 1, 5000, 300), s('qsd', 1, 4000, 400), s('vmkit', 2, 5400, 320), s('qsd', 2, 4400, 380)],
@@ -100,6 +102,24 @@ describe('guest benchmark script (bench-guest.mjs)', () => {
         ratio: 1,
       },
     ]);
+  });
+
+  it("daemon CPU: the whole process's, or its main thread's alone; NaN when unreadable", async () => {
+    const { processCpuSeconds } = await loadGuestModule<{
+      processCpuSeconds(pid: number | undefined, thread?: number): number;
+    }>('daemons.mjs');
+    const t0 = processCpuSeconds(process.pid, process.pid);
+    // Spin on this (the main) thread until its CPU time moves on by a clock tick (10 ms).
+    let main = t0;
+    for (const until = Date.now() + 10_000; main === t0 && Date.now() < until;) {
+      for (let i = 0; i < 1e5; i++) Math.sqrt(i);
+      main = processCpuSeconds(process.pid, process.pid);
+    }
+    const all = processCpuSeconds(process.pid);
+    expect(main).to.be.above(t0);
+    expect(all).to.be.at.least(main);
+    expect(processCpuSeconds(process.pid, 2 ** 31 - 1)).to.be.NaN;
+    expect(processCpuSeconds(undefined)).to.be.NaN;
   });
 
   it('built-in templates: vmkit is vmkit-plain with interrupt coalescing', () => {
