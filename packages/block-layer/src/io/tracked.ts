@@ -72,9 +72,9 @@ export class TrackedRequestList implements Iterable<TrackedRequest> {
     return req.listed && req.bs.trackedRequests === this;
   }
 
-  /** @internal Appends `req` (a request is in one node's list at most once). */
+  /** @internal Appends `req` to its own node's list (once: listed again, it stays put). */
   add(req: TrackedRequest): void {
-    if (req.listed) return;
+    if (req.listed || req.bs.trackedRequests !== this) return;
     req.listed = true;
     req.prev = this.tail;
     req.next = null;
@@ -84,9 +84,9 @@ export class TrackedRequestList implements Iterable<TrackedRequest> {
     this.count++;
   }
 
-  /** @internal Removes `req`; false when it was not listed. */
+  /** @internal Removes `req`; false when it is not in this list. */
   delete(req: TrackedRequest): boolean {
-    if (!req.listed) return false;
+    if (!this.has(req)) return false;
     const { prev, next } = req;
     if (prev === null) this.head = next;
     else prev.next = next;
