@@ -89,22 +89,17 @@ describe('vmkit-storage-daemon: option values', () => {
     });
     expect(e(',coalesce-frames=8').coalescing).to.deep.equal({ maxFrames: 8, usecs: DEFAULT_COALESCE_USECS });
     expect(e(',coalesce-frames=1').coalescing, '1 frame per interrupt is no coalescing').to.equal(undefined);
-    expect(() => e(',coalesce-usecs=100')).to.throw(
-      ConfigError,
-      "Parameter 'coalesce-usecs' needs 'coalesce-frames' of 2 or more",
-    );
-    expect(() => e(',coalesce-frames=40000')).to.throw(
-      ConfigError,
-      "Parameter 'coalesce-frames' = 40000: must be 0 or 1 (off) or 2..32768",
-    );
-    expect(() => e(',coalesce-frames=4,coalesce-usecs=2000000')).to.throw(
-      ConfigError,
-      "Parameter 'coalesce-usecs' = 2000000: must be 1..1000000",
-    );
-    expect(() => e(',coalesce-frames=-1')).to.throw(
-      ConfigError,
-      "Parameter 'coalesce-frames' expects a non-negative",
-    );
+    const refused: [string, string][] = [
+      [',coalesce-usecs=100', "Parameter 'coalesce-usecs' needs 'coalesce-frames' of 2 or more"],
+      [',coalesce-frames=40000', "Parameter 'coalesce-frames' = 40000: must be 0 or 1 (off) or 2..32768"],
+      [
+        ',coalesce-frames=4,coalesce-usecs=2000000',
+        "Parameter 'coalesce-usecs' = 2000000: must be 1..1000000",
+      ],
+      [',coalesce-frames=4,coalesce-usecs=0', "Parameter 'coalesce-usecs' = 0: must be 1..1000000"],
+      [',coalesce-frames=-1', "Parameter 'coalesce-frames' expects a non-negative"],
+    ];
+    for (const [extra, message] of refused) expect(() => e(extra), extra).to.throw(ConfigError, message);
   });
 
   it('--export: on/off words, sizes with suffixes, hex counts', () => {

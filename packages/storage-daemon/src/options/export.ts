@@ -96,22 +96,23 @@ export function parseExportOptions(tree: OptionTree): ExportOptions {
 /** coalesce-frames=0 (default) or 1: off; 2..32768 with coalesce-usecs (default 500) 1..1000000. */
 function parseCoalescing(r: KeyvalReader): InterruptCoalescingOptions | undefined {
   const maxFrames = r.uint('coalesce-frames', 0);
-  const usecs = r.uint('coalesce-usecs', 0);
+  // -1: not given (an explicit 0 is out of range, not a request for the default).
+  const usecs = r.uint('coalesce-usecs', -1);
   if (maxFrames > COALESCE_MAX_FRAMES) {
     throw new ConfigError(
       `Parameter 'coalesce-frames' = ${maxFrames}: must be 0 or 1 (off) or 2..${COALESCE_MAX_FRAMES}`,
     );
   }
-  if (usecs > COALESCE_MAX_USECS) {
+  if (usecs === 0 || usecs > COALESCE_MAX_USECS) {
     throw new ConfigError(`Parameter 'coalesce-usecs' = ${usecs}: must be 1..${COALESCE_MAX_USECS}`);
   }
   if (maxFrames < 2) {
-    if (usecs !== 0) {
+    if (usecs !== -1) {
       throw new ConfigError(`Parameter 'coalesce-usecs' needs 'coalesce-frames' of 2 or more`);
     }
     return undefined;
   }
-  return { maxFrames, usecs: usecs === 0 ? DEFAULT_COALESCE_USECS : usecs };
+  return { maxFrames, usecs: usecs === -1 ? DEFAULT_COALESCE_USECS : usecs };
 }
 
 function parseUnixAddress(r: KeyvalReader): UnixSocketAddress {
